@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets up everything the studio needs on a fresh Debian machine with Python 3.11 or 3.12:
+# system packages (ffmpeg; with --browser also Chromium for the browser test) and a virtual environment in .venv.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=0
+[ "${1:-}" = "--browser" ] && want_browser=1
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
+
+apt_packages=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_packages+=(ffmpeg)
+if [ "$want_browser" = 1 ]; then
+  [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+  [ -x /usr/bin/chromedriver ] || apt_packages+=(chromium-driver)
+fi
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "installing system packages: ${apt_packages[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# torch first and pinned: 2.13.0 is the CPU build where a local wheel exists; elsewhere pip's default build.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  "${PIP[@]}" install "torch==${STUDIO_TORCH_VERSION:-2.13.0}" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+"${PIP[@]}" install -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+# mediapipe 0.10.21 is the last release that ships its face models; its metadata pins numpy<2 and pulls jax,
+# none of which it needs for the face mesh, so it goes in without dependencies (they are in pyproject.toml).
+"${PIP[@]}" install --no-deps "mediapipe==0.10.21" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import studio, torch, mediapipe, cv2, soundfile, piper; print('studio set up: torch', torch.__version__)"

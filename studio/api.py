@@ -1,0 +1,174 @@
+"""The one public API. The CLI (``studio/cli.py``) and the Gradio app (``studio/ui``) call only this.
+
+    from studio import Studio
+    s = Studio(device="auto")
+    s.lipsync(face="talk.mp4", audio="line.wav", out="out.mp4")
+    s.say(face="photo.jpg", text="Hello", out="out.mp4")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .progress import Progress, ProgressCallback
+
+
+@dataclass(frozen=True)
+class LipSyncOptions:
+    """How to lip-sync. Defaults are what a user wants without reading docs."""
+
+    engine: str = "auto"  # "auto" = the neural engine when a checkpoint is available, else "visemes"
+    model: Optional[str] = None  # checkpoint name or path for neural engines
+    tracker: str = "mediapipe"
+    face_index: Optional[int] = None  # which face (0 = largest) when several; None = largest
+    face_point: Optional[tuple[float, float]] = None  # or the face under this (x, y) pixel
+    batch_size: int = 32
+    fps_for_image: float = 25.0  # a still image is rendered at this frame rate
+
+
+@dataclass(frozen=True)
+class LipSyncResult:
+    path: Path
+    engine: str
+    frames: int
+    fps: float
+    duration: float
+    frames_with_face: int
+    seconds_per_stage: dict = field(default_factory=dict)
+    audio_path: Optional[Path] = None
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" -> "cuda" when a CUDA GPU is usable, else "cpu"; anything else is passed to torch as is."""
+    if device != "auto":
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                from .errors import InputError
+
+                raise InputError(f"device {device!r} was asked for but no CUDA GPU is usable here; use --device cpu")
+        return device
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Studio:
+    """Entry point for scripts, the CLI and the app. Cheap to create: models load on first use."""
+
+    def __init__(self, device: str = "auto"):
+        self.device = resolve_device(device)
+
+    # ---- lip-sync -------------------------------------------------------------------------------------------
+    def engines(self) -> list[str]:
+        """Names of the lip-sync engines this machine can run now (plus "auto")."""
+        from .lipsync.engines import ENGINES
+
+        return ["auto", *ENGINES.available_names()]
+
+    def lipsync(
+        self,
+        face: str | Path,
+        audio: str | Path,
+        out: str | Path,
+        *,
+        options: LipSyncOptions = LipSyncOptions(),
+        progress: Progress | ProgressCallback | None = None,
+        **overrides,
+    ) -> LipSyncResult:
+        """Make the face in ``face`` (video or photo) speak ``audio`` (audio file or a video with sound).
+
+        Keyword ``overrides`` replace fields of ``options`` (e.g. ``engine="visemes"``).
+        """
+        from .lipsync.pipeline import load_speech_file, run_lipsync
+
+        options = _with(options, overrides)
+        speech = load_speech_file(audio)
+        return run_lipsync(face, speech, out, options, self.device, Progress.of(progress))
+
+    def say(
+        self,
+        face: str | Path,
+        text: str,
+        out: str | Path,
+        *,
+        voice: str | None = None,
+        speak_options=None,
+        save_audio: str | Path | None = None,
+        options: LipSyncOptions = LipSyncOptions(),
+        progress: Progress | ProgressCallback | None = None,
+        **overrides,
+    ) -> LipSyncResult:
+        """Speak ``text`` (in ``voice``, a voice profile name, or the bundled base voice) and lip-sync ``face`` to it."""
+        from .lipsync.pipeline import run_lipsync, save_speech
+
+        prog = Progress.of(progress)
+        options = _with(options, overrides)
+        speech = self.speak_speech(text, voice=voice, options=speak_options, progress=prog)
+        audio_path = save_speech(speech, save_audio) if save_audio is not None else None
+        result = run_lipsync(face, speech, out, options, self.device, prog)
+        return _replace(result, audio_path=audio_path)
+
+    # ---- voices ---------------------------------------------------------------------------------------------
+    def speak_speech(self, text: str, *, voice=None, options=None, progress=None):
+        """Like :meth:`speak` but returns a ``studio.types.Speech`` with phoneme timings."""
+        from .voice import service
+
+        kwargs = {} if options is None else {"options": options}
+        return service.speak(text, voice=voice, progress=Progress.of(progress), **kwargs)
+
+    def speak(self, text: str, *, voice=None, options=None, progress=None) -> tuple[np.ndarray, int]:
+        """Speak ``text``; returns (float32 mono audio, sample rate)."""
+        speech = self.speak_speech(text, voice=voice, options=options, progress=progress)
+        return speech.audio, speech.sample_rate
+
+    def create_voice(self, reference: str | Path, *, name: str, consent: str, progress=None):
+        from .voice import service
+
+        return service.create_voice(reference, name, consent, progress=Progress.of(progress))
+
+    def list_voices(self):
+        from .voice import service
+
+        return service.list_voices()
+
+    def delete_voice(self, name: str) -> None:
+        from .voice import service
+
+        service.delete_voice(name)
+
+    # ---- actor models ---------------------------------------------------------------------------------------
+    def train(self, options, progress=None):
+        """Train (or resume) an actor model; ``options`` is a ``studio.lipsync.training.TrainOptions``."""
+        from .lipsync.training import service
+
+        return service.train(options, progress=Progress.of(progress))
+
+    def list_models(self):
+        from .lipsync.training import service
+
+        return service.list_models()
+
+
+def _with(options, overrides: dict):
+    if not overrides:
+        return options
+    from dataclasses import fields, replace
+
+    known = {f.name for f in fields(options)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return replace(options, **overrides)
+
+
+def _replace(result, **changes):
+    from dataclasses import replace
+
+    return replace(result, **changes)

@@ -1,0 +1,244 @@
+"""The `studio` command. A thin layer over ``studio.api``: parse, call, show progress, print the result."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .errors import StudioError
+
+
+def _progress_bar():
+    """A Progress callback drawing one tqdm bar per stage on stderr."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def callback(stage: str, done: int, total: Optional[int]) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bars.clear()
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step", leave=False, file=sys.stderr,
+                                     dynamic_ncols=True)
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close():
+        for bar in bars.values():
+            bar.close()
+
+    return callback, close
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("a point is X,Y in pixels, e.g. 320,180") from None
+    return x, y
+
+
+def _add_lipsync_options(p: argparse.ArgumentParser) -> None:
+    from .lipsync.base import ENGINES
+    from .lipsync import engines as _  # noqa: F401  (registers the engines)
+
+    p.add_argument("--face", required=True, help="video or photo with the face to animate")
+    p.add_argument("-o", "--out", required=True, help="output MP4 path")
+    p.add_argument("--engine", default="auto", choices=["auto", *ENGINES.names()],
+                   help="auto = a general neural checkpoint when installed, else the weights-free visemes engine")
+    p.add_argument("--model", help="checkpoint name or path for the wav2lip engine (see `studio checkpoints`)")
+    p.add_argument("--face-index", type=int, help="which face when there are several (0 = largest)")
+    p.add_argument("--face-point", type=_point, metavar="X,Y", help="use the face at this pixel")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate used when the face is a still photo")
+
+
+def _lipsync_overrides(args) -> dict:
+    return dict(engine=args.engine, model=args.model, face_index=args.face_index, face_point=args.face_point,
+                batch_size=args.batch_size, fps_for_image=args.fps)
+
+
+def _print_result(result) -> None:
+    print(f"wrote {result.path}")
+    print(f"engine: {result.engine}; {result.frames} frames at {result.fps:g} fps ({result.duration:.2f} s); "
+          f"face found in {result.frames_with_face} frames")
+    if result.frames_with_face == 0:
+        print("warning: no face was found in any frame; the video only got the new audio", file=sys.stderr)
+    if result.audio_path:
+        print(f"audio: {result.audio_path}")
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds_per_stage.items())
+    print(f"time per stage: {stages}")
+
+
+def _speak_options(args):
+    from .voice.service import SpeakOptions
+
+    kwargs = {k: v for k, v in dict(rate=args.rate, duration=args.duration, pitch_semitones=args.pitch,
+                                    sample_rate=args.sample_rate).items() if v is not None}
+    return SpeakOptions(**kwargs)
+
+
+def _add_speak_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--voice", help="a voice profile name (see `studio voice list`); default: the bundled base voice")
+    p.add_argument("--rate", type=float, help="speaking rate, 1.0 = normal")
+    p.add_argument("--duration", type=float, help="fit the line to this many seconds (keeps the pitch)")
+    p.add_argument("--pitch", type=float, help="pitch shift in semitones")
+    p.add_argument("--sample-rate", type=int, choices=[16000, 22050, 24000, 48000])
+
+
+def _text(args) -> str:
+    if args.text_file:
+        return Path(args.text_file).read_text(encoding="utf-8")
+    return args.text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio", description="Make a person in a video or photo say new words.")
+    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda[:N]")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("lipsync", help="make the face in a video/photo follow an audio track")
+    _add_lipsync_options(p)
+    p.add_argument("--audio", required=True, help="audio file (WAV, MP3, FLAC...) or a video with sound")
+
+    p = sub.add_parser("say", help="speak text and lip-sync a face to it")
+    _add_lipsync_options(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--text")
+    g.add_argument("--text-file")
+    _add_speak_options(p)
+    p.add_argument("--save-audio", help="also save the speech to this WAV file")
+
+    p = sub.add_parser("speak", help="speak text to an audio file")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--text")
+    g.add_argument("--text-file")
+    _add_speak_options(p)
+    p.add_argument("-o", "--out", required=True, help="output .wav/.flac path")
+
+    p = sub.add_parser("voice", help="create, list and delete voice profiles")
+    vsub = p.add_subparsers(dest="voice_command", required=True)
+    c = vsub.add_parser("create", help="make a voice profile from a reference recording")
+    c.add_argument("--name", required=True)
+    c.add_argument("--from", dest="reference", required=True, help="reference audio, or a video with the speaker")
+    c.add_argument("--consent", required=True, help="who agreed to the cloning of this voice, and when")
+    vsub.add_parser("list", help="list voice profiles")
+    d = vsub.add_parser("delete", help="delete a voice profile")
+    d.add_argument("name")
+
+    p = sub.add_parser("train", help="train (or resume) an actor model on footage of one person")
+    p.add_argument("--name", required=True, help="model name, used later as `studio lipsync --model NAME`")
+    p.add_argument("--footage", nargs="+", help="folder(s) or video file(s) of the person talking")
+    p.add_argument("--minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    p.add_argument("--resume", action="store_true", help="continue where the last run of this model stopped")
+    p.add_argument("--img-size", type=int, choices=[96, 192, 256], help="face resolution")
+    p.add_argument("--preset", help="training preset (see `studio train --help` of your version)")
+    p.add_argument("--steps", type=int, help="stop after this many generator steps")
+    p.add_argument("--init", help="fine-tune from this checkpoint (e.g. an official wav2lip.pth)")
+
+    sub.add_parser("models", help="list trained actor models")
+    sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")
+    sub.add_parser("engines", help="list lip-sync engines")
+
+    p = sub.add_parser("app", help="start the browser app")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (needs internet)")
+    return parser
+
+
+def _run(args) -> int:
+    from .api import Studio
+
+    if args.command == "app":
+        from .ui.app import launch
+
+        launch(host=args.host, port=args.port, share=args.share, device=args.device)
+        return 0
+    if args.command == "checkpoints":
+        from .checkpoints import list_checkpoints
+
+        for info in list_checkpoints():
+            print(info.describe() if hasattr(info, "describe") else info)
+        return 0
+    if args.command == "engines":
+        from .lipsync.base import ENGINES
+        from .lipsync import engines as _  # noqa: F401
+
+        for name in ENGINES.names():
+            print(f"{name}: {ENGINES.entry(name).description}")
+        return 0
+
+    studio = Studio(device=args.device)
+    if args.command == "voice":
+        if args.voice_command == "list":
+            voices = studio.list_voices()
+            for v in voices:
+                print(v.describe() if hasattr(v, "describe") else v)
+            if not voices:
+                print("no voices yet; create one with `studio voice create --name NAME --from ref.wav --consent ...`")
+        elif args.voice_command == "delete":
+            studio.delete_voice(args.name)
+            print(f"deleted voice {args.name}")
+        else:
+            callback, close = _progress_bar()
+            try:
+                profile = studio.create_voice(args.reference, name=args.name, consent=args.consent, progress=callback)
+            finally:
+                close()
+            print(f"created voice {profile.name} at {profile.path}")
+        return 0
+    if args.command == "models":
+        models = studio.list_models()
+        for m in models:
+            print(m.describe() if hasattr(m, "describe") else m)
+        if not models:
+            print("no actor models yet; train one with `studio train --name NAME --footage FOLDER`")
+        return 0
+
+    callback, close = _progress_bar()
+    try:
+        if args.command == "lipsync":
+            _print_result(studio.lipsync(args.face, args.audio, args.out, progress=callback, **_lipsync_overrides(args)))
+        elif args.command == "say":
+            result = studio.say(args.face, _text(args), args.out, voice=args.voice, speak_options=_speak_options(args),
+                                save_audio=args.save_audio, progress=callback, **_lipsync_overrides(args))
+            _print_result(result)
+        elif args.command == "speak":
+            from .audio.io import save_audio
+
+            audio, sr = studio.speak(_text(args), voice=args.voice, options=_speak_options(args), progress=callback)
+            path = save_audio(args.out, audio, sr)
+            print(f"wrote {path} ({len(audio) / sr:.2f} s at {sr} Hz)")
+        elif args.command == "train":
+            from .lipsync.training.service import options_from_cli
+
+            result = studio.train(options_from_cli(args), progress=callback)
+            print(result.describe() if hasattr(result, "describe") else result)
+    finally:
+        close()
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except StudioError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
