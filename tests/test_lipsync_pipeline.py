@@ -1,0 +1,143 @@
+"""The lip-sync job end to end (weights-free engine, and the neural engine with a random debug model)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import GRID, needs_grid, tone, write_video
+from studio import Studio
+from studio.cli import main
+from studio.errors import InputError
+from studio.video.io import probe, read_frames
+
+
+def _frames(path):
+    return list(read_frames(probe(path)))
+
+
+def _only(folder, name):
+    """The output folder holds the output and nothing else (no temp files left behind)."""
+    return sorted(p.name for p in folder.iterdir()) == [name]
+
+
+def test_photo_speaks_with_visemes(tmp_path, face_png, speech_wav, astronaut):
+    out = tmp_path / "out" / "result.mp4"
+    result = Studio(device="cpu").lipsync(face_png, speech_wav, out, engine="visemes")
+    assert result.engine == "visemes" and result.path == out
+    info = probe(out)
+    assert info.has_audio and (info.width, info.height) == (512, 512) and info.fps == pytest.approx(25)
+    frames = _frames(out)
+    assert len(frames) == result.frames == 30  # 1.2 s at 25 fps
+    assert result.frames_with_face == 30
+    diff = np.abs(np.stack(frames).astype(int) - astronaut.astype(int)).mean(axis=(0, 3))
+    # the upper part of the picture (hair, eyes) stays as it was (up to H.264 noise); the mouth region moves
+    assert diff[:150].mean() < 3
+    face = result  # noqa: F841
+    mouth_rows = diff[200:260, 200:300]
+    assert mouth_rows.max() > diff[:150].mean() + 10
+    assert _only(out.parent, "result.mp4")
+
+
+def test_short_video_is_ping_ponged_at_its_own_frame_rate(tmp_path, astronaut):
+    import cv2
+
+    frames = [cv2.resize(astronaut, (256, 256))] * 10
+    video = write_video(tmp_path / "talk.mp4", frames, fps=30)
+    sf.write(tmp_path / "a.wav", tone(1.0), 16000)
+    result = Studio(device="cpu").lipsync(video, tmp_path / "a.wav", tmp_path / "o.mp4", engine="visemes")
+    assert result.fps == pytest.approx(30) and result.frames == 30
+    assert len(_frames(tmp_path / "o.mp4")) == 30
+
+
+def test_frames_without_a_face_pass_through(tmp_path, astronaut):
+    import cv2
+
+    face = cv2.resize(astronaut, (256, 256))
+    blank = np.full_like(face, 90)
+    video = write_video(tmp_path / "v.mp4", [face] * 5 + [blank] * 5 + [face] * 5, fps=25)
+    sf.write(tmp_path / "a.wav", tone(0.6), 16000)
+    result = Studio(device="cpu").lipsync(video, tmp_path / "a.wav", tmp_path / "o.mp4", engine="visemes")
+    assert result.frames == 15 and 0 < result.frames_with_face <= 10
+    out = _frames(tmp_path / "o.mp4")
+    assert np.abs(out[7].astype(int) - 90).mean() < 2
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing_face", "does not exist"),
+    ("face_is_dir", "is a directory"),
+    ("face_is_audio", "no picture"),
+    ("no_face_in_image", "no face found"),
+    ("silent_audio", "silent"),
+    ("empty_audio", "is empty"),
+    ("text_as_audio", "cannot be read"),
+    ("out_is_dir", "is a directory"),
+])
+def test_bad_input_gives_clear_error_and_writes_nothing(tmp_path, face_png, speech_wav, case, message):
+    import cv2
+
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    face, audio, out = face_png, speech_wav, out_dir / "o.mp4"
+    if case == "missing_face":
+        face = tmp_path / "nope.mp4"
+    elif case == "face_is_dir":
+        face = tmp_path
+    elif case == "face_is_audio":
+        face = speech_wav
+    elif case == "no_face_in_image":
+        face = tmp_path / "wall.png"
+        cv2.imwrite(str(face), np.full((200, 200, 3), 128, np.uint8))
+    elif case == "silent_audio":
+        audio = tmp_path / "s.wav"
+        sf.write(audio, np.zeros(16000, np.float32), 16000)
+    elif case == "empty_audio":
+        audio = tmp_path / "e.wav"
+        audio.write_bytes(b"")
+    elif case == "text_as_audio":
+        audio = tmp_path / "t.mp3"
+        audio.write_text("hello")
+    elif case == "out_is_dir":
+        out = out_dir
+    with pytest.raises(InputError, match=message):
+        Studio(device="cpu").lipsync(face, audio, out, engine="visemes")
+    assert list(out_dir.iterdir()) == []
+
+
+def test_concurrent_jobs_do_not_collide(tmp_path, face_png, speech_wav):
+    errors = []
+
+    def job(i):
+        try:
+            Studio(device="cpu").lipsync(face_png, speech_wav, tmp_path / f"o{i}.mp4", engine="visemes")
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o0.mp4", "o1.mp4"]
+
+
+def test_cli_lipsync_and_error_exit(tmp_path, face_png, speech_wav, capsys):
+    assert main(["lipsync", "--face", str(face_png), "--audio", str(speech_wav), "-o", str(tmp_path / "o.mp4")]) == 0
+    printed = capsys.readouterr().out
+    assert "engine: visemes" in printed and (tmp_path / "o.mp4").exists()
+    assert main(["lipsync", "--face", str(tmp_path / "nope.png"), "--audio", str(speech_wav),
+                 "-o", str(tmp_path / "p.mp4")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@needs_grid
+def test_grid_clip_driven_by_another_clips_audio(tmp_path):
+    clips = sorted((GRID / "clips").glob("*.mp4"))
+    face, audio = clips[0], clips[1]
+    result = Studio(device="cpu").lipsync(face, audio, tmp_path / "o.mp4", engine="visemes")
+    info = probe(tmp_path / "o.mp4")
+    assert (info.width, info.height) == (360, 288) and result.fps == pytest.approx(25)
+    assert result.frames_with_face == result.frames > 50
