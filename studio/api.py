@@ -106,8 +106,11 @@ class Studio:
         **overrides,
     ) -> LipSyncResult:
         """Speak ``text`` (in ``voice``, a voice profile name, or the bundled base voice) and lip-sync ``face`` to it."""
-        from .lipsync.pipeline import run_lipsync, save_speech
+        from .lipsync.pipeline import check_face_source, run_lipsync, save_speech
+        from .video.io import check_output_path
 
+        check_face_source(face)  # fail on a bad face file before spending time on speech
+        check_output_path(out)
         prog = Progress.of(progress)
         options = _with(options, overrides)
         speech = self.speak_speech(text, voice=voice, options=speak_options, progress=prog)
@@ -128,32 +131,11 @@ class Studio:
         speech = self.speak_speech(text, voice=voice, options=options, progress=progress)
         return speech.audio, speech.sample_rate
 
-    def create_voice(self, reference: str | Path, *, name: str, consent: str, progress=None):
-        from .voice import service
+    def voices(self) -> list[str]:
+        """Voice names that `speak`/`say` accept."""
+        from .voice.service import available_voices
 
-        return service.create_voice(reference, name, consent, progress=Progress.of(progress))
-
-    def list_voices(self):
-        from .voice import service
-
-        return service.list_voices()
-
-    def delete_voice(self, name: str) -> None:
-        from .voice import service
-
-        service.delete_voice(name)
-
-    # ---- actor models ---------------------------------------------------------------------------------------
-    def train(self, options, progress=None):
-        """Train (or resume) an actor model; ``options`` is a ``studio.lipsync.training.TrainOptions``."""
-        from .lipsync.training import service
-
-        return service.train(options, progress=Progress.of(progress))
-
-    def list_models(self):
-        from .lipsync.training import service
-
-        return service.list_models()
+        return available_voices()
 
 
 def _with(options, overrides: dict):

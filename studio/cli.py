@@ -123,27 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_speak_options(p)
     p.add_argument("-o", "--out", required=True, help="output .wav/.flac path")
 
-    p = sub.add_parser("voice", help="create, list and delete voice profiles")
-    vsub = p.add_subparsers(dest="voice_command", required=True)
-    c = vsub.add_parser("create", help="make a voice profile from a reference recording")
-    c.add_argument("--name", required=True)
-    c.add_argument("--from", dest="reference", required=True, help="reference audio, or a video with the speaker")
-    c.add_argument("--consent", required=True, help="who agreed to the cloning of this voice, and when")
-    vsub.add_parser("list", help="list voice profiles")
-    d = vsub.add_parser("delete", help="delete a voice profile")
-    d.add_argument("name")
-
-    p = sub.add_parser("train", help="train (or resume) an actor model on footage of one person")
-    p.add_argument("--name", required=True, help="model name, used later as `studio lipsync --model NAME`")
-    p.add_argument("--footage", nargs="+", help="folder(s) or video file(s) of the person talking")
-    p.add_argument("--minutes", type=float, help="stop (with a checkpoint) after this many minutes")
-    p.add_argument("--resume", action="store_true", help="continue where the last run of this model stopped")
-    p.add_argument("--img-size", type=int, choices=[96, 192, 256], help="face resolution")
-    p.add_argument("--preset", help="training preset (see `studio train --help` of your version)")
-    p.add_argument("--steps", type=int, help="stop after this many generator steps")
-    p.add_argument("--init", help="fine-tune from this checkpoint (e.g. an official wav2lip.pth)")
-
-    sub.add_parser("models", help="list trained actor models")
+    sub.add_parser("voices", help="list the voices speak/say accept")
     sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")
     sub.add_parser("engines", help="list lip-sync engines")
 
@@ -177,30 +157,9 @@ def _run(args) -> int:
         return 0
 
     studio = Studio(device=args.device)
-    if args.command == "voice":
-        if args.voice_command == "list":
-            voices = studio.list_voices()
-            for v in voices:
-                print(v.describe() if hasattr(v, "describe") else v)
-            if not voices:
-                print("no voices yet; create one with `studio voice create --name NAME --from ref.wav --consent ...`")
-        elif args.voice_command == "delete":
-            studio.delete_voice(args.name)
-            print(f"deleted voice {args.name}")
-        else:
-            callback, close = _progress_bar()
-            try:
-                profile = studio.create_voice(args.reference, name=args.name, consent=args.consent, progress=callback)
-            finally:
-                close()
-            print(f"created voice {profile.name} at {profile.path}")
-        return 0
-    if args.command == "models":
-        models = studio.list_models()
-        for m in models:
-            print(m.describe() if hasattr(m, "describe") else m)
-        if not models:
-            print("no actor models yet; train one with `studio train --name NAME --footage FOLDER`")
+    if args.command == "voices":
+        for name in studio.voices():
+            print(name)
         return 0
 
     callback, close = _progress_bar()
@@ -217,11 +176,6 @@ def _run(args) -> int:
             audio, sr = studio.speak(_text(args), voice=args.voice, options=_speak_options(args), progress=callback)
             path = save_audio(args.out, audio, sr)
             print(f"wrote {path} ({len(audio) / sr:.2f} s at {sr} Hz)")
-        elif args.command == "train":
-            from .lipsync.training.service import options_from_cli
-
-            result = studio.train(options_from_cli(args), progress=callback)
-            print(result.describe() if hasattr(result, "describe") else result)
     finally:
         close()
     return 0

@@ -62,7 +62,7 @@ def test_frames_without_a_face_pass_through(tmp_path, astronaut):
     result = Studio(device="cpu").lipsync(video, tmp_path / "a.wav", tmp_path / "o.mp4", engine="visemes")
     assert result.frames == 15 and 0 < result.frames_with_face <= 10
     out = _frames(tmp_path / "o.mp4")
-    assert np.abs(out[7].astype(int) - 90).mean() < 2
+    assert np.abs(out[7].astype(int) - 90).mean() < 4  # untouched, up to H.264 rounding
 
 
 @pytest.mark.parametrize("case, message", [

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..video.io import _umask
 
 SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg"}
 SILENCE_PEAK = 1e-3  # below this peak amplitude (-60 dBFS) there is nothing to lip-sync to
@@ -83,6 +84,7 @@ def save_audio(path, audio: np.ndarray, sample_rate: int) -> Path:
     os.close(fd)
     try:
         sf.write(tmp, np.clip(audio, -1.0, 1.0).astype(np.float32), int(sample_rate))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -114,10 +114,16 @@ class _Plan:
     n_out: int
 
 
-def _plan(face_path, speech: Speech, fps_for_image: float) -> _Plan:
+def check_face_source(face_path) -> MediaInfo:
+    """Probe the face file; it must have a picture (a video or a photo)."""
     info = probe(face_path, "face")
     if not info.has_video:
         raise InputError(f"face file {info.path} has no picture (it looks like audio); give a video or a photo of a face")
+    return info
+
+
+def _plan(face_path, speech: Speech, fps_for_image: float) -> _Plan:
+    info = check_face_source(face_path)
     if speech.duration < MIN_SPEECH_SECONDS:
         raise InputError(f"the speech is only {speech.duration:.2f} s long; give at least {MIN_SPEECH_SECONDS} s")
     fps = fps_for_image if info.is_image else info.fps

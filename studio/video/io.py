@@ -218,6 +218,7 @@ class VideoWriter:
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=self._stderr)
         self.frames = 0
+        self._closed = False
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
@@ -233,7 +234,9 @@ class VideoWriter:
         return self._stderr.read().decode(errors="replace").strip()[-500:]
 
     def close(self) -> Path:
-        """Finish encoding and move the file into place; returns the final path."""
+        """Finish encoding and move the file into place; returns the final path. Idempotent."""
+        if self._closed:
+            return self.path
         try:
             self.proc.stdin.close()
         except BrokenPipeError:
@@ -244,10 +247,15 @@ class VideoWriter:
             self.abort()
             raise RuntimeError(f"ffmpeg failed to encode {self.path} (exit {rc}): {err or 'no frames written'}")
         self._stderr.close()
+        os.chmod(self.tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get normal permissions
         os.replace(self.tmp_path, self.path)
+        self._closed = True
         return self.path
 
     def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
@@ -267,6 +275,12 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _rate_str(fps: float) -> str:

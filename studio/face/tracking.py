@@ -1,0 +1,253 @@
+"""Face detection backends and the streaming tracker.
+
+A backend finds every face in one frame (landmarks in pixels). The tracker follows one person through a video:
+it picks the face (largest, by index or by point), keeps following the same person (nearest to the previous
+box, not whichever is largest now), smooths the landmarks with a One-Euro filter (low lag when the head moves,
+steady when it does not), derives the padded box from them, and yields None for frames without that face.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Protocol
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+from ..log import get_logger
+from ..progress import Progress
+from ..registry import Registry
+from ..types import Face
+from .landmarks import box_from_landmarks
+
+log = get_logger("face")
+
+# Wav2Lip pads the box 10 px below the chin; we pad by a fraction of the face height so it scales with size.
+DEFAULT_PAD = (0.0, 0.08, 0.0, 0.0)  # top, bottom, left, right
+
+
+class FaceDetector(Protocol):
+    scheme: str
+
+    def detect(self, image: np.ndarray) -> list[np.ndarray]:
+        """All faces in an RGB image as (N, 2) float32 pixel landmark arrays."""
+
+    def close(self) -> None: ...
+
+
+TRACKERS: Registry[FaceDetector] = Registry("face tracker")
+
+
+class MediapipeDetector:
+    """mediapipe's face mesh (478 points with refined lips and irises). Models ship inside mediapipe 0.10.21."""
+
+    scheme = "mediapipe478"
+
+    def __init__(self, video: bool = True, max_faces: int = 4):
+        # mediapipe's C++ logging writes warnings to stderr unless told otherwise
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            import mediapipe as mp
+        except ImportError:
+            raise MissingDependencyError(
+                "mediapipe is not installed; run `make setup` (it installs mediapipe==0.10.21 without its "
+                "numpy<2 pin)"
+            ) from None
+        # static_image_mode=False lets mediapipe track between frames instead of detecting every frame
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5,
+        )
+
+    def detect(self, image: np.ndarray) -> list[np.ndarray]:
+        h, w = image.shape[:2]
+        result = self._mesh.process(np.ascontiguousarray(image))
+        faces = []
+        for lm in result.multi_face_landmarks or []:
+            pts = np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)
+            faces.append(pts)
+        return faces
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+FACE_ALIGNMENT_WEIGHTS = ("s3fd-619a316812.pth", "2DFAN4-cd938726ad.zip")
+
+
+def _torch_hub_checkpoints() -> Path:
+    hub = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+    return Path(hub) / "hub" / "checkpoints"
+
+
+def face_alignment_available() -> bool:
+    try:
+        import face_alignment  # noqa: F401
+    except ImportError:
+        return False
+    return all((_torch_hub_checkpoints() / name).exists() for name in FACE_ALIGNMENT_WEIGHTS)
+
+
+class FaceAlignmentDetector:
+    """face-alignment (S3FD detector + FAN, 68 points). Used only when its weights are already cached:
+    they cannot be downloaded offline."""
+
+    scheme = "ibug68"
+
+    def __init__(self, device: str = "cpu"):
+        try:
+            import face_alignment
+        except ImportError:
+            raise MissingDependencyError(
+                "the face-alignment tracker needs the face-alignment package: pip install face-alignment"
+            ) from None
+        missing = [n for n in FACE_ALIGNMENT_WEIGHTS if not (_torch_hub_checkpoints() / n).exists()]
+        if missing:
+            raise MissingDependencyError(
+                f"the face-alignment tracker needs its weights {', '.join(missing)} in {_torch_hub_checkpoints()} "
+                "(face-alignment downloads them on first use with internet access; copy them there from a machine "
+                "that has them), or use --tracker mediapipe, which ships its models"
+            )
+        self._fa = face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device=device)
+
+    def detect(self, image: np.ndarray) -> list[np.ndarray]:
+        found = self._fa.get_landmarks_from_image(image) or []
+        return [np.asarray(f, dtype=np.float32)[:, :2] for f in found]
+
+    def close(self) -> None:
+        pass
+
+
+TRACKERS.register("mediapipe", "mediapipe face mesh, 478 landmarks (bundled models)")(MediapipeDetector)
+TRACKERS.register("face-alignment", "S3FD + FAN, 68 landmarks (needs cached weights)",
+                  available=face_alignment_available)(FaceAlignmentDetector)
+
+
+class OneEuroFilter:
+    """The One-Euro filter (Casiez et al. 2012): an adaptive low-pass whose cut-off rises with speed, so
+    still faces are steady and moving faces are followed without lag. Works on arrays of any shape."""
+
+    def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0):
+        self.rate, self.min_cutoff, self.beta, self.d_cutoff = fps, min_cutoff, beta, d_cutoff
+        self.x: Optional[np.ndarray] = None
+        self.dx: Optional[np.ndarray] = None
+
+    def _alpha(self, cutoff):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau * self.rate)
+
+    def reset(self) -> None:
+        self.x = self.dx = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self.x is None:
+            self.x, self.dx = x.copy(), np.zeros_like(x)
+            return x.copy()
+        dx = (x - self.x) * self.rate
+        a_d = self._alpha(self.d_cutoff)
+        self.dx = a_d * dx + (1 - a_d) * self.dx
+        cutoff = self.min_cutoff + self.beta * np.abs(self.dx)
+        a = self._alpha(cutoff)
+        self.x = a * x + (1 - a) * self.x
+        return self.x.copy()
+
+
+def _face_from_landmarks(lm: np.ndarray, shape, scheme: str, pad) -> Face:
+    return Face(box=box_from_landmarks(lm, shape, pad), landmarks=lm.astype(np.float32), scheme=scheme)
+
+
+def _area(lm: np.ndarray) -> float:
+    (x1, y1), (x2, y2) = lm.min(axis=0), lm.max(axis=0)
+    return float((x2 - x1) * (y2 - y1))
+
+
+def _choose(faces: list[np.ndarray], face_index: Optional[int], face_point) -> Optional[np.ndarray]:
+    """The face to follow in a first frame: by point, by index (0 = largest) or the largest."""
+    if not faces:
+        return None
+    ordered = sorted(faces, key=_area, reverse=True)
+    if face_point is not None:
+        x, y = face_point
+
+        def dist(lm):
+            (x1, y1), (x2, y2) = lm.min(axis=0), lm.max(axis=0)
+            inside = x1 <= x <= x2 and y1 <= y <= y2
+            return (0 if inside else 1, (x - (x1 + x2) / 2) ** 2 + (y - (y1 + y2) / 2) ** 2)
+
+        return min(ordered, key=dist)
+    index = face_index or 0
+    if index >= len(ordered):
+        return None
+    return ordered[index]
+
+
+def _nearest(faces: list[np.ndarray], previous: np.ndarray) -> Optional[np.ndarray]:
+    """The face closest to the previous one, if it is plausibly the same person (moved less than a face)."""
+    if not faces:
+        return None
+    prev_c, prev_size = previous.mean(axis=0), np.sqrt(_area(previous))
+    best = min(faces, key=lambda lm: float(np.linalg.norm(lm.mean(axis=0) - prev_c)))
+    return best if np.linalg.norm(best.mean(axis=0) - prev_c) < prev_size else None
+
+
+def detect_faces(image: np.ndarray, tracker: str = "mediapipe", pad=DEFAULT_PAD) -> list[Face]:
+    """Every face in one RGB image, largest first."""
+    detector = _create(tracker, video=False)
+    try:
+        found = detector.detect(image)
+    finally:
+        detector.close()
+    found.sort(key=_area, reverse=True)
+    return [_face_from_landmarks(lm, image.shape, detector.scheme, pad) for lm in found]
+
+
+def _create(tracker: str, video: bool) -> FaceDetector:
+    if tracker == "mediapipe":
+        return TRACKERS.create(tracker, video=video)
+    return TRACKERS.create(tracker)
+
+
+def track_frames(
+    frames: Iterable[np.ndarray],
+    fps: float,
+    *,
+    tracker: str = "mediapipe",
+    face_index: Optional[int] = None,
+    face_point: Optional[tuple[float, float]] = None,
+    pad=DEFAULT_PAD,
+    progress: Progress | None = None,
+    min_cutoff: float = 1.0,
+    beta: float = 0.05,
+) -> Iterator[Optional[Face]]:
+    """Follow one face through a stream of frames; yields one Face (or None) per frame, streaming."""
+    progress = Progress.of(progress)
+    detector = _create(tracker, video=True)
+    filt = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta)
+    previous: Optional[np.ndarray] = None
+    missing = 0
+    try:
+        for i, frame in enumerate(frames):
+            faces = detector.detect(frame)
+            if previous is None:
+                lm = _choose(faces, face_index, face_point)
+            else:
+                lm = _nearest(faces, previous)
+                if lm is None and missing > int(fps):  # lost for over a second: pick again by the rule
+                    lm = _choose(faces, face_index, face_point)
+            if lm is None:
+                missing += 1
+                if missing > 2:  # after a real gap, start the filter afresh (no slide from the old position)
+                    filt.reset()
+                yield None
+            else:
+                missing = 0
+                previous = lm
+                smooth = filt(lm).astype(np.float32)
+                yield _face_from_landmarks(smooth, frame.shape, detector.scheme, pad)
+            if i % 25 == 0:
+                progress.update("tracking", i + 1, None)
+    finally:
+        detector.close()

@@ -1,0 +1,191 @@
+"""The weights-free lip-sync engine: warp the lower face towards mouth shapes taken from the speech.
+
+For every frame the face-mesh landmarks of the lips and jaw are moved to where the viseme track wants them
+(jaw drop and lip gap, rounding, spreading, pressing), a smooth displacement field is interpolated from those
+moves (everything above the nose is anchored), the frame is warped backwards through it, and a dark mouth
+interior with a hint of upper teeth is painted between the inner lips where they part. The current mouth state
+is measured from the landmarks, so a talking input mouth is closed or opened as the new speech demands.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..face.landmarks import indices, inter_ocular
+from ..log import get_logger
+from ..types import Face, Patch, Speech
+from .phonemes import VisemeTrack, viseme_track
+
+log = get_logger("visemes")
+
+MAX_GAP = 0.40  # lip gap of a wide-open "a", as a fraction of the inter-ocular distance
+LOWER_SHARE = 0.72  # how much of an opening the lower lip/jaw makes (the upper lip moves little)
+JAW_SHARE = 0.45  # how far the chin follows the lower lip
+ANCHORS = {"mediapipe478": [1, 2, 4, 5, 6, 98, 327, 168, 197, 195, 33, 133, 362, 263, 234, 454, 93, 323, 132, 361,
+                            205, 425, 50, 280],
+           "ibug68": [27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45, 0, 16, 1, 15]}
+
+
+class VisemeEngine:
+    name = "visemes"
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device  # everything runs on the CPU with OpenCV; accepted for a uniform interface
+        self.track: Optional[VisemeTrack] = None
+
+    def prepare(self, speech: Speech, fps: float, n_frames: int) -> None:
+        self.track = viseme_track(speech, fps, n_frames)
+        log.info("viseme track from %s, %d frames", self.track.source, n_frames)
+
+    def render(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[Face]], indices_: Sequence[int]):
+        if self.track is None:
+            raise RuntimeError("prepare() must be called before render()")
+        out = []
+        for frame, face, i in zip(frames, faces, indices_):
+            if face is None:
+                out.append(None)
+                continue
+            params = self.track.values[min(i, len(self.track.values) - 1)]
+            out.append(render_mouth(frame, face, params))
+        return out
+
+
+def _mouth_frame(lm: np.ndarray, scheme: str):
+    """Mouth centre, unit vector along the mouth (left to right corner), unit vector down the face, width."""
+    left, right = lm[indices(scheme, "mouth_corners")]
+    centre = (left + right) / 2
+    along = right - left
+    width = float(np.linalg.norm(along)) or 1.0
+    u = along / width
+    v = np.array([-u[1], u[0]], np.float32)  # u rotated by +90 degrees: "down" in image coordinates
+    return centre, u, v, width
+
+
+def target_displacements(face: Face, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Control points (K, 2) and their displacements (K, 2) for the given mouth parameters."""
+    lm, scheme = face.landmarks.astype(np.float32), face.scheme
+    open_, round_, spread, press, fv = (float(x) for x in params)
+    s = inter_ocular(lm, scheme)
+    centre, u, v, width = _mouth_frame(lm, scheme)
+    up_mid, lo_mid = lm[indices(scheme, "upper_lip_mid")[0]], lm[indices(scheme, "lower_lip_mid")[0]]
+    gap0 = max(0.0, float((lo_mid - up_mid) @ v))
+    gap = MAX_GAP * s * open_ * (1.0 - press)
+    if fv > 0.5:
+        gap = min(gap, 0.04 * s)
+    delta = gap - gap0
+    dwidth = (0.10 * spread - 0.24 * round_) * width
+    pout = 0.035 * s * round_  # rounded lips look thicker from the front
+
+    upper = set(indices(scheme, "lips_outer_upper") + indices(scheme, "lips_inner_upper"))
+    lower = set(indices(scheme, "lips_outer_lower") + indices(scheme, "lips_inner_lower"))
+    outer = set(indices(scheme, "lips_outer_upper") + indices(scheme, "lips_outer_lower"))
+    corners = set(indices(scheme, "mouth_corners"))
+    points, moves = [], []
+    for k in sorted(upper | lower):
+        p = lm[k]
+        a = float(np.clip(((p - centre) @ u) / (width / 2), -1, 1))
+        bulge = np.sqrt(max(0.0, 1 - a * a))  # the middle of a lip moves most, the corners least
+        if k in corners:
+            dv = 0.5 * LOWER_SHARE * delta * 0.3
+        elif k in lower:
+            dv = LOWER_SHARE * delta * bulge + (pout * bulge if k in outer else 0.0)
+        else:
+            dv = -(1 - LOWER_SHARE) * delta * bulge - (pout * bulge if k in outer else 0.0)
+        du = a * dwidth / 2
+        points.append(p)
+        moves.append(du * u + dv * v)
+    jaw = indices(scheme, "jaw")
+    chin = lm[indices(scheme, "chin")[0]]
+    chin_depth = max(1.0, float((chin - centre) @ v))
+    for k in jaw:
+        p = lm[k]
+        depth = float(np.clip(((p - centre) @ v) / chin_depth, 0, 1))
+        points.append(p)
+        moves.append(JAW_SHARE * LOWER_SHARE * delta * depth ** 1.5 * v)
+    for k in ANCHORS[scheme]:
+        if k < len(lm):
+            points.append(lm[k])
+            moves.append(np.zeros(2, np.float32))
+    info = dict(scale=s, gap=gap, open=open_, centre=centre, v=v)
+    return np.asarray(points, np.float32), np.asarray(moves, np.float32), info
+
+
+def _region(face: Face, shape, s: float) -> tuple[int, int, int, int]:
+    """The part of the frame the warp may touch: from the nose down to below the chin, with a margin."""
+    lm = face.landmarks
+    h, w = shape[:2]
+    nose = lm[indices(face.scheme, "nose_tip")[0]]
+    jaw = lm[indices(face.scheme, "jaw")]
+    x1, x2 = jaw[:, 0].min() - 0.1 * s, jaw[:, 0].max() + 0.1 * s
+    y1, y2 = nose[1] - 0.05 * s, jaw[:, 1].max() + 0.35 * s
+    return (max(0, int(x1)), max(0, int(y1)), min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2))))
+
+
+def _dense_field(points, moves, box, sigma: float, step: int = 2) -> np.ndarray:
+    """Gaussian-weighted interpolation of the control moves over the box (on a coarse grid, then upsampled)."""
+    import cv2
+
+    x1, y1, x2, y2 = box
+    gx = np.arange(x1, x2, step, dtype=np.float32)
+    gy = np.arange(y1, y2, step, dtype=np.float32)
+    xx, yy = np.meshgrid(gx, gy)
+    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    d2 = ((grid[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+    wts = np.exp(-d2 / (2 * sigma * sigma))
+    # the constant term pulls the field to zero far from every control point
+    field = (wts @ moves) / (wts.sum(1, keepdims=True) + 0.02)
+    field = field.reshape(len(gy), len(gx), 2)
+    return cv2.resize(field, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+
+
+def _paint_interior(image: np.ndarray, face: Face, moves_by_index: dict, offset, info) -> None:
+    """Dark mouth interior (with a band of upper teeth on wide openings) between the moved inner lips."""
+    import cv2
+
+    lm, scheme = face.landmarks, face.scheme
+    if info["gap"] < 0.03 * info["scale"]:
+        return
+    up = [lm[k] + moves_by_index.get(k, 0) for k in indices(scheme, "lips_inner_upper")]
+    lo = [lm[k] + moves_by_index.get(k, 0) for k in indices(scheme, "lips_inner_lower")]
+    poly = (np.array(up + lo[::-1], np.float32) - np.array(offset, np.float32))
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * 4).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=2)
+    if not mask.any():
+        return
+    soft = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    top = poly[:, 1].min()
+    depth = np.clip((ys - top) / max(1.0, info["gap"]), 0, 1)
+    interior = np.empty((h, w, 3), np.float32)
+    shade = 1.0 - 0.45 * np.sin(np.pi * depth)  # darker in the middle, like a mouth cavity
+    interior[...] = (np.array([96, 34, 30], np.float32) * shade[..., None])
+    if info["open"] > 0.35:
+        # upper teeth: a light band hanging from the upper inner lip, as tall as a fraction of the opening
+        teeth_h = min(0.28 * info["gap"], 0.09 * info["scale"])
+        up_y = np.interp(np.arange(w), poly[: len(up), 0], poly[: len(up), 1])
+        band = (ys >= up_y[None, :]) & (ys < up_y[None, :] + teeth_h)
+        interior[band] = (205, 198, 188)
+    mixed = image.astype(np.float32) * (1 - 0.95 * soft) + interior * 0.95 * soft
+    image[...] = np.clip(mixed, 0, 255).astype(np.uint8)
+
+
+def render_mouth(frame: np.ndarray, face: Face, params: np.ndarray) -> Patch:
+    """Warp one frame's lower face to the mouth parameters; returns the changed region as a Patch."""
+    import cv2
+
+    points, moves, info = target_displacements(face, params)
+    s = info["scale"]
+    box = _region(face, frame.shape, s)
+    x1, y1, x2, y2 = box
+    field = _dense_field(points, moves, box, sigma=0.16 * s)
+    xs, ys = np.meshgrid(np.arange(x1, x2, dtype=np.float32), np.arange(y1, y2, dtype=np.float32))
+    # backward mapping: the output pixel at x shows the source pixel at x - move(x)
+    warped = cv2.remap(frame, xs - field[..., 0], ys - field[..., 1], interpolation=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REFLECT)
+    lip_ids = sorted(set(sum((indices(face.scheme, n) for n in
+                              ("lips_outer_upper", "lips_outer_lower", "lips_inner_upper", "lips_inner_lower")), [])))
+    moves_by_index = {k: moves[i] for i, k in enumerate(lip_ids)}
+    _paint_interior(warped, face, moves_by_index, (x1, y1), info)
+    return Patch(box=box, image=warped)

@@ -1,0 +1,93 @@
+"""Speech for the API: text -> Speech with phoneme timings, with the controls a dubbing workflow needs.
+
+Controls: speaking rate, a target duration for the line (fitted while keeping the pitch), a pitch shift and
+the output sample rate. Phoneme timings are rescaled with every time change so lip-sync stays aligned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import numpy as np
+
+from ..audio.io import resample
+from ..errors import InputError
+from ..progress import Progress
+from ..types import PhonemeTiming, Speech
+from .tts import TTS_ENGINES, synthesize
+
+SAMPLE_RATES = (16000, 22050, 24000, 48000)
+BASE_VOICE = "base"
+
+
+@dataclass(frozen=True)
+class SpeakOptions:
+    rate: float = 1.0  # 1.0 = the voice's normal speed
+    duration: Optional[float] = None  # seconds: fit the line to this length (keeps the pitch)
+    pitch_semitones: float = 0.0
+    sample_rate: Optional[int] = None  # None = the engine's own rate
+    engine: str = "piper"
+
+
+def available_voices() -> list[str]:
+    """Voices `speak` accepts: the bundled base voice (cloned voice profiles are not available yet)."""
+    return [BASE_VOICE]
+
+
+def _check_options(options: SpeakOptions) -> None:
+    if options.sample_rate is not None and options.sample_rate not in SAMPLE_RATES:
+        raise InputError(f"sample rate {options.sample_rate} is not supported; use one of {SAMPLE_RATES}")
+    if options.duration is not None and not 0.2 <= options.duration <= 600:
+        raise InputError(f"target duration {options.duration} s is out of range; use 0.2 to 600 seconds")
+    if not -12 <= options.pitch_semitones <= 12:
+        raise InputError(f"pitch shift {options.pitch_semitones} is out of range; use -12 to 12 semitones")
+    TTS_ENGINES.entry(options.engine)
+
+
+def _scale_timings(speech: Speech, factor: float, audio: np.ndarray) -> Speech:
+    phonemes = None
+    if speech.phonemes is not None:
+        phonemes = tuple(PhonemeTiming(p.phoneme, p.start * factor, p.end * factor) for p in speech.phonemes)
+    return replace(speech, audio=audio.astype(np.float32), phonemes=phonemes)
+
+
+def fit_duration(speech: Speech, seconds: float) -> Speech:
+    """Stretch or squeeze speech to ``seconds`` without changing its pitch (phase-vocoder time stretch)."""
+    import librosa
+
+    factor = seconds / speech.duration
+    if abs(factor - 1) < 1e-3:
+        return speech
+    stretched = librosa.effects.time_stretch(speech.audio, rate=1.0 / factor)
+    target = int(round(seconds * speech.sample_rate))
+    stretched = np.pad(stretched, (0, max(0, target - len(stretched))))[:target]
+    return _scale_timings(speech, factor, stretched)
+
+
+def speak(text: str, *, voice=None, options: SpeakOptions = SpeakOptions(), progress=None) -> Speech:
+    """Speak ``text`` in ``voice`` (None or "base" = the bundled voice) with the given controls."""
+    progress = Progress.of(progress)
+    _check_options(options)
+    name = getattr(voice, "name", voice)
+    if name not in (None, BASE_VOICE):
+        raise InputError(
+            f"unknown voice {name!r}; available voices: {', '.join(available_voices())} "
+            "(voice cloning profiles are not available in this version)"
+        )
+    speech = synthesize(text, engine=options.engine, rate=options.rate, progress=progress)
+    if options.duration is not None:
+        # Piper's own length control gets close and sounds natural; the phase vocoder fixes the remainder
+        first = speech.duration
+        if abs(first / options.duration - 1) > 0.03:
+            rate = float(np.clip(options.rate * first / options.duration, 0.25, 4.0))
+            speech = synthesize(text, engine=options.engine, rate=rate, progress=progress)
+        speech = fit_duration(speech, options.duration)
+    if options.pitch_semitones:
+        import librosa
+
+        shifted = librosa.effects.pitch_shift(speech.audio, sr=speech.sample_rate, n_steps=options.pitch_semitones)
+        speech = replace(speech, audio=shifted.astype(np.float32))
+    if options.sample_rate and options.sample_rate != speech.sample_rate:
+        speech = replace(speech, audio=resample(speech.audio, speech.sample_rate, options.sample_rate),
+                         sample_rate=options.sample_rate)
+    return speech
