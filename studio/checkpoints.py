@@ -1,0 +1,287 @@
+"""The checkpoint registry, and loading/saving of lip-sync networks.
+
+Three on-disk formats load:
+- "wav2lip-official": the published `.pth` dicts {state_dict, optimizer, global_step, global_epoch} whose keys
+  carry DataParallel's `module.` prefix (wav2lip.pth, wav2lip_gan.pth, lipsync_expert.pth);
+- "torchscript": the later `.pt` releases, serialised TorchScript modules;
+- "studio": our own format, written by :func:`save_checkpoint`, with the model's config and the training
+  metadata (train config, data fingerprint, step, metrics, licence/attribution) inside.
+
+A name or a path is accepted everywhere. Names are looked up in the registry below (official weights, which
+cannot be downloaded here: the error says where to put them) and among our own models: `checkpoints/*.pt` in the
+repository and `studio.paths.models_dir()`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .errors import InputError, MissingCheckpointError
+from .log import get_logger
+from .paths import BUNDLED_CHECKPOINTS, models_dir
+
+log = get_logger("checkpoints")
+
+FORMAT = "studio-lipsync"
+FORMAT_VERSION = 1
+NON_COMMERCIAL = "Wav2Lip weights: research / non-commercial use only (see the Wav2Lip repository's licence)"
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    name: str
+    filename: str
+    kind: str  # "wav2lip" | "syncnet" | "disc"
+    licence: str
+    source: str
+    sha256: Optional[str] = None  # None: not published; the file's hash is recorded on first load
+    notes: str = ""
+
+    def path(self) -> Path:
+        """Where the file is looked for: user models folder first, then the repository's checkpoints/."""
+        for folder in (models_dir(), BUNDLED_CHECKPOINTS):
+            if (folder / self.filename).exists():
+                return folder / self.filename
+        return models_dir() / self.filename
+
+    def installed(self) -> bool:
+        return self.path().exists()
+
+    def describe(self) -> str:
+        state = f"installed at {self.path()}" if self.installed() else f"missing (put it at {self.path()})"
+        return f"{self.name} [{self.kind}] {state}; licence: {self.licence}; source: {self.source}"
+
+
+REGISTRY: dict[str, CheckpointInfo] = {c.name: c for c in [
+    CheckpointInfo("wav2lip", "wav2lip.pth", "wav2lip", NON_COMMERCIAL,
+                   "Wav2Lip repository (Rudrabha/Wav2Lip), README 'Getting the weights'",
+                   notes="most accurate lip-sync of the published generators"),
+    CheckpointInfo("wav2lip_gan", "wav2lip_gan.pth", "wav2lip", NON_COMMERCIAL,
+                   "Wav2Lip repository (Rudrabha/Wav2Lip), README 'Getting the weights'",
+                   notes="slightly less accurate, better visual quality"),
+    CheckpointInfo("lipsync_expert", "lipsync_expert.pth", "syncnet", NON_COMMERCIAL,
+                   "Wav2Lip repository (Rudrabha/Wav2Lip), README 'Getting the weights'",
+                   notes="the SyncNet_color expert used for training and sync scores"),
+    CheckpointInfo("wav2lip_sd_gan", "Wav2Lip-SD-GAN.pt", "wav2lip", NON_COMMERCIAL,
+                   "later TorchScript release of the Wav2Lip authors", notes="TorchScript module"),
+    CheckpointInfo("wav2lip_sd_nogan", "Wav2Lip-SD-NOGAN.pt", "wav2lip", NON_COMMERCIAL,
+                   "later TorchScript release of the Wav2Lip authors", notes="TorchScript module"),
+]}
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    kind: str
+    arch: dict
+    state_dict: dict
+    meta: dict = field(default_factory=dict)
+    source_format: str = "studio"
+    path: Optional[Path] = None
+    scripted: object = None  # the TorchScript module when its keys do not map onto our classes
+
+
+def _own_models() -> dict[str, Path]:
+    """Our trained models by name: <name>.pt in the repository's checkpoints/ and in the user's models folder."""
+    found = {}
+    for folder in (BUNDLED_CHECKPOINTS, models_dir()):
+        if folder.is_dir():
+            for p in sorted(folder.glob("*.pt")):
+                found[p.stem] = p
+            for p in sorted(folder.glob("*/model.pt")):  # training runs keep a folder per model
+                found[p.parent.name] = p
+    return found
+
+
+def resolve(name_or_path) -> Path:
+    """A checkpoint name or a path -> an existing file, or MissingCheckpointError saying where to put it."""
+    if name_or_path is None or str(name_or_path).strip() == "":
+        raise InputError("no checkpoint was given")
+    text = str(name_or_path)
+    p = Path(text).expanduser()
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise InputError(f"checkpoint {p} is a directory; give the checkpoint file inside it")
+    if text in REGISTRY:
+        info = REGISTRY[text]
+        if info.installed():
+            return info.path()
+        raise MissingCheckpointError(
+            f"checkpoint {text!r} is not installed. It cannot be downloaded offline: get {info.filename} from "
+            f"{info.source} and put it at {models_dir() / info.filename} (or {BUNDLED_CHECKPOINTS / info.filename}). "
+            f"Licence: {info.licence}."
+        )
+    own = _own_models()
+    if text in own:
+        return own[text]
+    if any(sep in text for sep in ("/", "\\")) or p.suffix in (".pt", ".pth"):
+        raise MissingCheckpointError(f"checkpoint file {p} does not exist")
+    known = sorted(set(REGISTRY) | set(own))
+    raise InputError(f"unknown checkpoint {text!r}; known names: {', '.join(known)} (or give a file path)")
+
+
+def is_available(name: str) -> bool:
+    try:
+        resolve(name)
+        return True
+    except (InputError, MissingCheckpointError):
+        return False
+
+
+def list_checkpoints() -> list[CheckpointInfo]:
+    """The registry's entries plus our own models found on disk."""
+    out = list(REGISTRY.values())
+    for name, path in _own_models().items():
+        if name not in REGISTRY:
+            out.append(CheckpointInfo(name, str(path), "wav2lip", "see the checkpoint's metadata", "trained with studio"))
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, cached beside it by size and mtime so big files are hashed once."""
+    st = path.stat()
+    cache = path.with_name(path.name + ".sha256.json")
+    try:
+        data = json.loads(cache.read_text())
+        if data["size"] == st.st_size and data["mtime"] == st.st_mtime:
+            return data["sha256"]
+    except (OSError, ValueError, KeyError):
+        pass
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    try:
+        cache.write_text(json.dumps(dict(size=st.st_size, mtime=st.st_mtime, sha256=digest)))
+    except OSError:
+        pass  # a read-only folder: hash again next time
+    return digest
+
+
+def _verify(path: Path) -> None:
+    for info in REGISTRY.values():
+        if path.name == info.filename and info.sha256:
+            digest = sha256_of(path)
+            if digest != info.sha256:
+                raise InputError(
+                    f"{path} does not match the published {info.name} (sha256 {digest}, expected {info.sha256}); "
+                    "the file is damaged or a different model: download it again")
+
+
+def _strip_module(state: dict) -> dict:
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def _guess_kind(state: dict) -> str:
+    if any(k.startswith("face_decoder_blocks") for k in state):
+        return "wav2lip"
+    if any(k.startswith("binary_pred") for k in state):
+        return "disc"
+    if any(k.startswith("face_encoder.") for k in state):
+        return "syncnet"
+    raise InputError("the checkpoint's weights are not a Wav2Lip generator, SyncNet_color or discriminator")
+
+
+def load_checkpoint(name_or_path, map_location="cpu") -> LoadedCheckpoint:
+    """Load any of the three formats into a LoadedCheckpoint (weights on ``map_location``)."""
+    import torch
+
+    path = resolve(name_or_path)
+    _verify(path)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=False)
+    except RuntimeError as e:
+        if "TorchScript" in str(e) or "constants.pkl" in str(e) or "torch.jit" in str(e):
+            return _load_torchscript(path, map_location)
+        raise InputError(f"{path} is not a readable PyTorch checkpoint ({e})") from None
+    except Exception as e:  # pickle errors, truncated files
+        raise InputError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+    if isinstance(data, torch.jit.ScriptModule):
+        return _from_scripted(data, path)
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        if data.get("version", 0) > FORMAT_VERSION:
+            raise InputError(f"{path} was written by a newer studio (format {data['version']}); update studio")
+        state = {k: (v.float() if v.is_floating_point() else v) for k, v in data["state_dict"].items()}
+        return LoadedCheckpoint(data["kind"], dict(data["arch"]), state, dict(data.get("meta", {})), "studio", path)
+    if isinstance(data, dict) and "state_dict" in data:
+        state = _strip_module(data["state_dict"])
+        meta = {k: data[k] for k in ("global_step", "global_epoch") if k in data}
+        return LoadedCheckpoint(_guess_kind(state), {}, state, meta, "wav2lip-official", path)
+    if isinstance(data, dict) and data and all(hasattr(v, "shape") for v in data.values()):
+        state = _strip_module(data)
+        return LoadedCheckpoint(_guess_kind(state), {}, state, {}, "wav2lip-official", path)
+    raise InputError(f"{path} is not a Wav2Lip or studio checkpoint")
+
+
+def _load_torchscript(path: Path, map_location) -> LoadedCheckpoint:
+    import torch
+
+    try:
+        scripted = torch.jit.load(str(path), map_location=map_location)
+    except Exception as e:
+        raise InputError(f"{path} is not a readable TorchScript module ({e})") from None
+    return _from_scripted(scripted, path)
+
+
+def _from_scripted(scripted, path: Path) -> LoadedCheckpoint:
+    state = _strip_module(dict(scripted.state_dict()))
+    try:
+        kind = _guess_kind(state)
+    except InputError:
+        kind = "wav2lip"
+    return LoadedCheckpoint(kind, {}, state, {}, "torchscript", path, scripted=scripted)
+
+
+def infer_arch(kind: str, state: dict) -> dict:
+    """Architecture options of a state dict without a stored config (official files: the published model)."""
+    if kind == "wav2lip":
+        first = state.get("face_encoder_blocks.0.0.conv_block.0.weight")
+        width = first.shape[0] / 16 if first is not None else 1.0
+        big = "face_decoder_blocks.7.0.conv_block.0.weight" in state
+        return dict(img_size=192 if big else 96, width=width)
+    return dict(img_size=96, width=1.0)
+
+
+def build_model(loaded: LoadedCheckpoint):
+    """An eval-mode nn.Module with the checkpoint's weights (the TorchScript module itself when needed)."""
+    from .lipsync.wav2lip.models import build
+
+    arch = loaded.arch or infer_arch(loaded.kind, loaded.state_dict)
+    model = build(loaded.kind, **arch)
+    missing, unexpected = model.load_state_dict(loaded.state_dict, strict=False)
+    if missing or unexpected:
+        if loaded.scripted is not None:
+            log.info("TorchScript keys do not map onto our classes; using the scripted module as it is")
+            return loaded.scripted.eval()
+        raise InputError(
+            f"checkpoint {loaded.path} does not fit the {loaded.kind} architecture {arch}: "
+            f"{len(missing)} missing and {len(unexpected)} unexpected weights (e.g. {(missing or unexpected)[:3]})")
+    return model.eval()
+
+
+def save_checkpoint(path, *, kind: str, arch: dict, state_dict: dict, meta: Optional[dict] = None,
+                    half: bool = False) -> Path:
+    """Write our format atomically (temp file in the same folder, then rename). ``half`` stores fp16 weights."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in state_dict.items()}
+    payload = dict(format=FORMAT, version=FORMAT_VERSION, kind=kind, arch=dict(arch), state_dict=state,
+                   meta=dict(meta or {}))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

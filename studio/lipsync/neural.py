@@ -1,0 +1,117 @@
+"""The Wav2Lip-compatible engine: official checkpoints or actor models trained with `studio train`.
+
+Each face box is resized to the model's size, its lower half is blanked and the unmasked crop is given as the
+reference (as published inference does); the generated crop is resized back to the box and handed to the
+shared blender, which keeps only the feathered lower face (so the box edge of classic Wav2Lip never shows).
+Batched; fp16 autocast on CUDA; on CUDA out-of-memory the batch is halved and retried.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..audio.io import resample
+from ..audio.mel import SAMPLE_RATE, mel_windows, wav2lip_mel
+from ..checkpoints import build_model, infer_arch, load_checkpoint
+from ..errors import InputError
+from ..log import get_logger
+from ..types import Face, Patch, Speech
+
+log = get_logger("wav2lip")
+
+
+def face_crop(frame: np.ndarray, box, size: int) -> np.ndarray:
+    """The box's pixels resized to size x size (RGB uint8); shared with training so crops match exactly."""
+    import cv2
+
+    x1, y1, x2, y2 = box
+    crop = frame[y1:y2, x1:x2]
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def model_inputs(crops: np.ndarray, references: Optional[np.ndarray] = None) -> np.ndarray:
+    """(B, 6, S, S) float32 in [0, 1]: the crop with its lower half blanked, then the reference crop."""
+    refs = crops if references is None else references
+    masked = crops.copy()
+    masked[:, crops.shape[1] // 2:] = 0
+    x = np.concatenate([masked, refs], axis=3).astype(np.float32) / 255.0
+    return x.transpose(0, 3, 1, 2)
+
+
+class Wav2LipEngine:
+    name = "wav2lip"
+
+    def __init__(self, checkpoint: str, device: str = "cpu", batch_size: int = 32):
+        import torch
+
+        loaded = load_checkpoint(checkpoint, map_location="cpu")
+        if loaded.kind != "wav2lip":
+            raise InputError(f"checkpoint {checkpoint!r} is a {loaded.kind} model, not a Wav2Lip generator")
+        self.arch = loaded.arch or infer_arch(loaded.kind, loaded.state_dict)
+        self.img_size = int(self.arch.get("img_size", 96))
+        self.device = torch.device(device)
+        self.model = build_model(loaded).to(self.device)
+        self.batch_size = max(1, int(batch_size))
+        # the published models were trained on OpenCV's BGR frames; ours are trained on RGB
+        self.bgr = loaded.source_format != "studio"
+        self.checkpoint = str(loaded.path)
+        self.meta = loaded.meta
+        self.windows: Optional[np.ndarray] = None
+        log.info("loaded %s (%s, %s)", self.checkpoint, loaded.source_format, self.arch)
+
+    def prepare(self, speech: Speech, fps: float, n_frames: int) -> None:
+        audio = resample(speech.audio, speech.sample_rate, SAMPLE_RATE)
+        self.windows = mel_windows(wav2lip_mel(audio), fps, n_frames)
+
+    def render(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[Face]], indices: Sequence[int]):
+        if self.windows is None:
+            raise RuntimeError("prepare() must be called before render()")
+        todo = [k for k, f in enumerate(faces) if f is not None]
+        out: list[Optional[Patch]] = [None] * len(frames)
+        if not todo:
+            return out
+        crops = np.stack([face_crop(frames[k], faces[k].box, self.img_size) for k in todo])
+        if self.bgr:
+            crops = crops[..., ::-1]
+        mels = self.windows[np.minimum([indices[k] for k in todo], len(self.windows) - 1)]
+        generated = self._infer(model_inputs(crops), mels[:, None])
+        if self.bgr:
+            generated = generated[..., ::-1]
+        import cv2
+
+        for k, gen in zip(todo, generated):
+            x1, y1, x2, y2 = faces[k].box
+            image = cv2.resize(np.ascontiguousarray(gen), (x2 - x1, y2 - y1), interpolation=cv2.INTER_CUBIC)
+            out[k] = Patch(box=faces[k].box, image=image)
+        return out
+
+    def _infer(self, faces: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        """Run the generator in batches; halve the batch on CUDA out-of-memory and go on."""
+        import torch
+
+        results, start, bs = [], 0, self.batch_size
+        while start < len(faces):
+            try:
+                results.append(self._forward(faces[start:start + bs], mels[start:start + bs]))
+                start += bs
+            except torch.cuda.OutOfMemoryError:
+                if bs == 1:
+                    raise
+                torch.cuda.empty_cache()
+                bs = max(1, bs // 2)
+                self.batch_size = bs
+                log.warning("CUDA out of memory: batch size lowered to %d", bs)
+        return np.concatenate(results)
+
+    def _forward(self, faces: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(faces).to(self.device)
+        m = torch.from_numpy(mels).to(self.device)
+        with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=torch.float16,
+                                             enabled=self.device.type == "cuda"):
+            pred = self.model(m, x)
+        pred = pred.float().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1)
+        return pred.cpu().numpy()
