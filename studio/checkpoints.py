@@ -194,6 +194,8 @@ def load_checkpoint(name_or_path, map_location="cpu") -> LoadedCheckpoint:
 
     path = resolve(name_or_path)
     _verify(path)
+    if _is_torchscript(path):
+        return _load_torchscript(path, map_location)
     try:
         data = torch.load(path, map_location=map_location, weights_only=False)
     except RuntimeError as e:
@@ -217,6 +219,15 @@ def load_checkpoint(name_or_path, map_location="cpu") -> LoadedCheckpoint:
         state = _strip_module(data)
         return LoadedCheckpoint(_guess_kind(state), {}, state, {}, "wav2lip-official", path)
     raise InputError(f"{path} is not a Wav2Lip or studio checkpoint")
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
 
 
 def _load_torchscript(path: Path, map_location) -> LoadedCheckpoint:

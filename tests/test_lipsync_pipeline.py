@@ -141,3 +141,31 @@ def test_grid_clip_driven_by_another_clips_audio(tmp_path):
     info = probe(tmp_path / "o.mp4")
     assert (info.width, info.height) == (360, 288) and result.fps == pytest.approx(25)
     assert result.frames_with_face == result.frames > 50
+
+
+def test_neural_engine_end_to_end_with_a_debug_model(tmp_path, face_png, speech_wav):
+    """The full path with a tiny random generator in our checkpoint format (no weights need downloading)."""
+    import torch
+
+    from studio.checkpoints import save_checkpoint
+    from studio.lipsync.wav2lip.models import Wav2Lip
+
+    torch.manual_seed(0)
+    g = Wav2Lip(96, width=0.25)
+    ckpt = save_checkpoint(tmp_path / "debug.pt", kind="wav2lip", arch=g.config, state_dict=g.state_dict(),
+                           meta={"note": "random debug model"})
+    result = Studio(device="cpu").lipsync(face_png, speech_wav, tmp_path / "o.mp4", engine="wav2lip",
+                                          model=str(ckpt), batch_size=8)
+    assert result.engine == "wav2lip" and result.frames == 30 == result.frames_with_face
+    assert len(_frames(tmp_path / "o.mp4")) == 30
+
+
+def test_auto_engine_prefers_an_installed_general_checkpoint(tmp_path, monkeypatch):
+    from studio.lipsync.engines import choose_engine
+
+    assert choose_engine("auto", None) == "visemes"
+    assert choose_engine("auto", "some_model") == "wav2lip"
+    monkeypatch.setattr("studio.checkpoints.is_available", lambda name: name == "wav2lip_gan")
+    assert choose_engine("auto", None) == "wav2lip"
+    with pytest.raises(InputError, match="unknown lip-sync engine"):
+        choose_engine("nope", None)

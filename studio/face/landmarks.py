@@ -87,10 +87,11 @@ def lower_face_polygon(lm: np.ndarray, scheme: str = "mediapipe478", expand: flo
     This is the region lip-sync may change; everything above the nose stays as it was. ``expand`` > 1 pushes
     the jaw line outwards from the mouth (room for a dropped chin).
     """
-    jaw = lm[indices(scheme, "jaw")]
-    if expand != 1.0:
+    trim = 3 if scheme == "mediapipe478" else 2
+    jaw = lm[indices(scheme, "jaw")[trim:-trim]]  # from the cheek beside the mouth, under the chin, to the other
+    if expand != 1.0:  # only the part below the mouth moves out: the top edge must stay below the nose
         mouth = lm[indices(scheme, "mouth_corners")].mean(axis=0)
-        jaw = mouth + (jaw - mouth) * expand
+        jaw = np.where(jaw[:, 1:2] > mouth[1], mouth + (jaw - mouth) * expand, jaw)
     nose = lm[indices(scheme, "nose_bottom")[0]]
     left_end, right_end = jaw[-1], jaw[0]
     # the top edge runs from one cheek end to the other through a point between the nose and the upper lip

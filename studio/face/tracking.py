@@ -60,17 +60,50 @@ class MediapipeDetector:
             min_detection_confidence=0.5, min_tracking_confidence=0.5,
         )
 
+        self._mp, self._max_faces = mp, max_faces
+        self._static = None  # a second, still-image mesh for the tiled search (created when first needed)
+
     def detect(self, image: np.ndarray) -> list[np.ndarray]:
-        h, w = image.shape[:2]
-        result = self._mesh.process(np.ascontiguousarray(image))
-        faces = []
-        for lm in result.multi_face_landmarks or []:
-            pts = np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)
-            faces.append(pts)
+        faces = self._run(self._mesh, image)
+        if not faces:
+            faces = self._tiled(image)
         return faces
+
+    @staticmethod
+    def _run(mesh, image: np.ndarray) -> list[np.ndarray]:
+        h, w = image.shape[:2]
+        result = mesh.process(np.ascontiguousarray(image))
+        return [np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)
+                for lm in result.multi_face_landmarks or []]
+
+    def _tiled(self, image: np.ndarray) -> list[np.ndarray]:
+        """mediapipe's short-range detector misses faces that are small in a wide or large frame: look again in
+        overlapping square tiles (only when the whole frame found nothing) and keep each face once."""
+        h, w = image.shape[:2]
+        side = min(h, w)
+        sizes = [side] + ([side // 2] if side >= 480 else [])
+        if max(h, w) < 1.3 * side and len(sizes) == 1:
+            return []
+        if self._static is None:
+            self._static = self._mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=self._max_faces, refine_landmarks=True,
+                min_detection_confidence=0.5)
+        found: list[np.ndarray] = []
+        for size in sizes:
+            step = max(1, size // 2)
+            for y in sorted(set(list(range(0, h - size + 1, step)) + [h - size])):
+                for x in sorted(set(list(range(0, w - size + 1, step)) + [w - size])):
+                    for lm in self._run(self._static, image[y:y + size, x:x + size]):
+                        lm = lm + np.array([x, y], np.float32)
+                        size_lm = np.sqrt(_area(lm))
+                        if all(np.linalg.norm(lm.mean(0) - f.mean(0)) > 0.5 * size_lm for f in found):
+                            found.append(lm)
+        return found
 
     def close(self) -> None:
         self._mesh.close()
+        if self._static is not None:
+            self._static.close()
 
 
 FACE_ALIGNMENT_WEIGHTS = ("s3fd-619a316812.pth", "2DFAN4-cd938726ad.zip")
