@@ -80,7 +80,8 @@ def target_displacements(face: Face, params: np.ndarray) -> tuple[np.ndarray, np
     upper = set(indices(scheme, "lips_outer_upper") + indices(scheme, "lips_inner_upper"))
     lower = set(indices(scheme, "lips_outer_lower") + indices(scheme, "lips_inner_lower"))
     outer = set(indices(scheme, "lips_outer_upper") + indices(scheme, "lips_outer_lower"))
-    corners = set(indices(scheme, "mouth_corners"))
+    inner_all = indices(scheme, "lips_inner_upper")
+    corners = set(indices(scheme, "mouth_corners") + [inner_all[0], inner_all[-1]])  # outer and inner corners
     points, moves = [], []
     for k in sorted(upper | lower):
         p = lm[k]
@@ -123,20 +124,30 @@ def _region(face: Face, shape, s: float) -> tuple[int, int, int, int]:
 
 
 def _dense_field(points, moves, box, sigma: float, step: int = 2) -> np.ndarray:
-    """Gaussian-weighted interpolation of the control moves over the box (on a coarse grid, then upsampled)."""
+    """Backward displacement over the box, interpolating the moves exactly at the moved control points.
+
+    Gaussian RBF interpolation (solved, not just weighted) so each lip contour lands exactly where it should:
+    a smooth but merely weighted field cannot close a mouth, because between the lips the opposite moves of the
+    upper and lower lip average out. The field is evaluated on a coarse grid and upsampled (it is smooth).
+    """
     import cv2
 
+    targets = points + moves  # output pixel q shows the source pixel q - move
+    d2 = ((targets[:, None, :] - targets[None, :, :]) ** 2).sum(-1)
+    kernel = np.exp(-d2 / (2 * sigma * sigma)) + 0.05 * np.eye(len(targets))  # ridge: no overshoot
+    weights = np.linalg.solve(kernel, moves.astype(np.float64))
     x1, y1, x2, y2 = box
-    gx = np.arange(x1, x2, step, dtype=np.float32)
-    gy = np.arange(y1, y2, step, dtype=np.float32)
+    gx = np.arange(x1, x2 + step, step, dtype=np.float32)
+    gy = np.arange(y1, y2 + step, step, dtype=np.float32)
     xx, yy = np.meshgrid(gx, gy)
     grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
-    d2 = ((grid[:, None, :] - points[None, :, :]) ** 2).sum(-1)
-    wts = np.exp(-d2 / (2 * sigma * sigma))
-    # the constant term pulls the field to zero far from every control point
-    field = (wts @ moves) / (wts.sum(1, keepdims=True) + 0.02)
-    field = field.reshape(len(gy), len(gx), 2)
-    return cv2.resize(field, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LINEAR)
+    g2 = ((grid[:, None, :] - targets[None, :, :]) ** 2).sum(-1)
+    field = (np.exp(-g2 / (2 * sigma * sigma)) @ weights).astype(np.float32).reshape(len(gy), len(gx), 2)
+    # never move a pixel further than the largest control move (RBF ringing would pull in far-away texture)
+    limit = float(np.abs(moves).max()) + 0.5
+    field = np.clip(field, -limit, limit)
+    full = cv2.resize(field, (len(gx) * step, len(gy) * step), interpolation=cv2.INTER_LINEAR)
+    return full[: y2 - y1, : x2 - x1]
 
 
 def _paint_interior(image: np.ndarray, face: Face, moves_by_index: dict, offset, info) -> None:
@@ -160,14 +171,16 @@ def _paint_interior(image: np.ndarray, face: Face, moves_by_index: dict, offset,
     depth = np.clip((ys - top) / max(1.0, info["gap"]), 0, 1)
     interior = np.empty((h, w, 3), np.float32)
     shade = 1.0 - 0.45 * np.sin(np.pi * depth)  # darker in the middle, like a mouth cavity
-    interior[...] = (np.array([96, 34, 30], np.float32) * shade[..., None])
-    if info["open"] > 0.35:
-        # upper teeth: a light band hanging from the upper inner lip, as tall as a fraction of the opening
-        teeth_h = min(0.28 * info["gap"], 0.09 * info["scale"])
+    interior[...] = (np.array([112, 48, 46], np.float32) * shade[..., None])
+    if info["open"] > 0.45:
+        # upper teeth: a soft light band hanging from the upper inner lip, a fraction of the opening tall
+        teeth_h = min(0.25 * info["gap"], 0.08 * info["scale"])
         up_y = np.interp(np.arange(w), poly[: len(up), 0], poly[: len(up), 1])
-        band = (ys >= up_y[None, :]) & (ys < up_y[None, :] + teeth_h)
-        interior[band] = (205, 198, 188)
-    mixed = image.astype(np.float32) * (1 - 0.95 * soft) + interior * 0.95 * soft
+        rel = (ys - up_y[None, :]) / max(teeth_h, 1.0)
+        band = np.clip(1.0 - np.abs(rel - 0.5) * 2.0, 0, 1) ** 0.5  # soft top and bottom edges
+        teeth = np.array([186, 178, 170], np.float32)
+        interior = interior * (1 - 0.85 * band[..., None]) + teeth * 0.85 * band[..., None]
+    mixed = image.astype(np.float32) * (1 - 0.92 * soft) + interior * 0.92 * soft
     image[...] = np.clip(mixed, 0, 255).astype(np.uint8)
 
 
@@ -179,7 +192,7 @@ def render_mouth(frame: np.ndarray, face: Face, params: np.ndarray) -> Patch:
     s = info["scale"]
     box = _region(face, frame.shape, s)
     x1, y1, x2, y2 = box
-    field = _dense_field(points, moves, box, sigma=0.16 * s)
+    field = _dense_field(points, moves, box, sigma=0.12 * s)
     xs, ys = np.meshgrid(np.arange(x1, x2, dtype=np.float32), np.arange(y1, y2, dtype=np.float32))
     # backward mapping: the output pixel at x shows the source pixel at x - move(x)
     warped = cv2.remap(frame, xs - field[..., 0], ys - field[..., 1], interpolation=cv2.INTER_LINEAR,
