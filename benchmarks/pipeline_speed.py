@@ -35,8 +35,7 @@ def build_clip(seconds: float, workdir: Path) -> tuple[Path, Path]:
             subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(lst),
                             "-t", str(seconds), *opts, str(dst)], check=True)
     else:
-        sys.path.insert(0, str(REPO / "samples"))
-        from make_samples import make_face, make_talk  # noqa: E402
+        from studio.samples import make_face, make_talk
 
         face = workdir / "face.png"
         make_face(face)

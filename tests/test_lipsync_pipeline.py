@@ -169,3 +169,22 @@ def test_auto_engine_prefers_an_installed_general_checkpoint(tmp_path, monkeypat
     assert choose_engine("auto", None) == "wav2lip"
     with pytest.raises(InputError, match="unknown lip-sync engine"):
         choose_engine("nope", None)
+
+
+def test_cancel_stops_the_job_and_writes_nothing(tmp_path, face_png, speech_wav):
+    from studio.errors import CancelledError
+    from studio.progress import Progress
+
+    seen = []
+
+    def callback(stage, done, total):
+        seen.append((stage, done))
+        if stage == "lip-sync" and done > 0:
+            progress.cancel()  # what the app's Cancel button does, from another thread
+
+    progress = Progress(callback=callback)
+    with pytest.raises(CancelledError):
+        Studio(device="cpu").lipsync(face_png, speech_wav, tmp_path / "o.mp4", engine="visemes", batch_size=4,
+                                     progress=progress)
+    assert list(tmp_path.iterdir()) == []
+    assert ("lip-sync", 4) in seen

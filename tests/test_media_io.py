@@ -140,3 +140,9 @@ def test_output_path_checks(tmp_path):
     with pytest.raises(InputError, match="must end in"):
         check_output_path(tmp_path / "x.avi")
     assert check_output_path(tmp_path / "new" / "x.mp4").parent.is_dir()
+
+
+def test_text_file_named_like_an_image_is_rejected(tmp_path):
+    bad = _write(tmp_path / "notes.png", b"not an image")
+    with pytest.raises(InputError, match="cannot be read"):
+        probe(bad)

@@ -54,20 +54,26 @@ class MediapipeDetector:
                 "mediapipe is not installed; run `make setup` (it installs mediapipe==0.10.21 without its "
                 "numpy<2 pin)"
             ) from None
+        self._mp, self._max_faces, self._video = mp, max_faces, video
         # static_image_mode=False lets mediapipe track between frames instead of detecting every frame
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not video, max_num_faces=max_faces, refine_landmarks=True,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5,
-        )
-
-        self._mp, self._max_faces = mp, max_faces
+        self._mesh = self._new_mesh(static=not video)
         self._static = None  # a second, still-image mesh for the tiled search (created when first needed)
 
     def detect(self, image: np.ndarray) -> list[np.ndarray]:
-        faces = self._run(self._mesh, image)
+        try:
+            faces = self._run(self._mesh, image)
+        except RuntimeError as e:  # mediapipe's graph fails on some degenerate detections: start it afresh
+            log.debug("face mesh failed (%s); restarting it", e)
+            self._mesh = self._new_mesh(static=not self._video)
+            faces = []
         if not faces:
             faces = self._tiled(image)
         return faces
+
+    def _new_mesh(self, static: bool):
+        return self._mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, max_num_faces=self._max_faces, refine_landmarks=True,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5)
 
     @staticmethod
     def _run(mesh, image: np.ndarray) -> list[np.ndarray]:
@@ -84,16 +90,19 @@ class MediapipeDetector:
         sizes = [side] + ([side // 2] if side >= 480 else [])
         if max(h, w) < 1.3 * side and len(sizes) == 1:
             return []
-        if self._static is None:
-            self._static = self._mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=self._max_faces, refine_landmarks=True,
-                min_detection_confidence=0.5)
         found: list[np.ndarray] = []
         for size in sizes:
             step = max(1, size // 2)
             for y in sorted(set(list(range(0, h - size + 1, step)) + [h - size])):
                 for x in sorted(set(list(range(0, w - size + 1, step)) + [w - size])):
-                    for lm in self._run(self._static, image[y:y + size, x:x + size]):
+                    if self._static is None:
+                        self._static = self._new_mesh(static=True)
+                    try:
+                        tile_faces = self._run(self._static, image[y:y + size, x:x + size])
+                    except RuntimeError:
+                        self._static = None  # broken graph: a fresh one for the next tile
+                        continue
+                    for lm in tile_faces:
                         lm = lm + np.array([x, y], np.float32)
                         size_lm = np.sqrt(_area(lm))
                         if all(np.linalg.norm(lm.mean(0) - f.mean(0)) > 0.5 * size_lm for f in found):
@@ -101,9 +110,12 @@ class MediapipeDetector:
         return found
 
     def close(self) -> None:
-        self._mesh.close()
-        if self._static is not None:
-            self._static.close()
+        for mesh in (self._mesh, self._static):
+            if mesh is not None:
+                try:
+                    mesh.close()
+                except RuntimeError:  # a graph that already failed reports it again on close
+                    pass
 
 
 FACE_ALIGNMENT_WEIGHTS = ("s3fd-619a316812.pth", "2DFAN4-cd938726ad.zip")

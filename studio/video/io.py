@@ -99,7 +99,11 @@ def probe(path, what: str = "input") -> MediaInfo:
     duration = _float(fmt.get("duration")) or _float((video or audio or {}).get("duration")) or 0.0
     if video is None:
         return MediaInfo(p, False, 0, 0, 0.0, None, duration, False, audio is not None)
-    width, height = int(video["width"]), int(video["height"])
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise InputError(
+            f"{what} file {p} cannot be read as audio, video or image (its picture has no size: the file is "
+            "damaged or not what its name says)")
     if abs(_rotation(video)) % 180 == 90:
         width, height = height, width
     is_image = p.suffix.lower() in IMAGE_SUFFIXES or fmt.get("format_name", "").endswith("_pipe")

@@ -1,0 +1,115 @@
+"""The browser app: served on loopback, driven through gradio_client and through a real Chromium."""
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from studio.video.io import probe
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from studio.ui.app import launch
+
+    workdir = tmp_path_factory.mktemp("app")
+    port = _free_port()
+    demo = launch(host="127.0.0.1", port=port, device="cpu", prevent_thread_lock=True, workdir=workdir)
+    yield f"http://127.0.0.1:{port}/", workdir
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    from gradio_client import Client
+
+    return Client(served[0], verbose=False)
+
+
+def _video_path(value) -> str:
+    return value["video"] if isinstance(value, dict) else value
+
+
+def test_lipsync_endpoint_returns_a_video(client, served):
+    from gradio_client import handle_file
+
+    from studio.paths import REPO_ROOT
+
+    samples = REPO_ROOT / "samples"
+    video, download, summary = client.predict(handle_file(str(samples / "face.png")),
+                                              handle_file(str(samples / "line.wav")), "visemes", "", 0,
+                                              api_name="/lipsync")
+    info = probe(_video_path(video))
+    assert info.has_audio and info.frames > 50
+    assert "visemes" in summary
+
+
+def test_speak_and_detect_endpoints(client):
+    from gradio_client import handle_file
+
+    from studio.paths import REPO_ROOT
+
+    wav = client.predict("Testing the app.", "base", 1.0, api_name="/speak")
+    assert probe(wav).has_audio
+    gallery, note = client.predict(handle_file(str(REPO_ROOT / "samples" / "face.png")), api_name="/detect_faces")
+    assert len(gallery) == 1 and "1 face" in note
+
+
+def test_errors_reach_the_client_with_the_api_message(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    from studio.paths import REPO_ROOT
+
+    with pytest.raises(Exception, match="cannot be read"):
+        client.predict(handle_file(str(bad)), handle_file(str(REPO_ROOT / "samples" / "line.wav")), "visemes", "", 0,
+                       api_name="/lipsync")
+    with pytest.raises(Exception, match="text is empty"):
+        client.predict("   ", "base", 1.0, api_name="/speak")
+
+
+def test_session_outputs_stay_in_the_app_folder(served):
+    workdir = served[1]
+    outputs = list((workdir / "sessions").rglob("*.mp4"))
+    assert outputs and all(workdir in p.parents for p in outputs)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (scripts/setup.sh --browser)")
+def test_browser_runs_the_example_by_clicking(served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url = served[0]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url, wait_until="load")
+            page.get_by_text("Examples: click one").wait_for(timeout=30_000)
+            page.locator("tr.tr-body").first.click()  # the first example: the sample photo + line
+            page.locator("table.file-preview").first.wait_for(timeout=30_000)  # the example's files are loaded
+            page.wait_for_timeout(1000)
+            page.get_by_role("button", name="Lip-sync", exact=True).click()
+            page.locator("video").first.wait_for(timeout=120_000)
+            page.wait_for_function("document.querySelector('video') && document.querySelector('video').src")
+            shot = tmp_path / "app.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            keep = Path("/tmp/studio-ui-screenshot.png")
+            shutil.copy(shot, keep)  # for a person to look at after the run
+        finally:
+            browser.close()
