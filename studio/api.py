@@ -138,6 +138,20 @@ class Studio:
         return available_voices()
 
 
+    # ---- actor models ---------------------------------------------------------------------------------------
+    def train(self, options, progress=None):
+        """Train or resume an actor model; ``options`` is a ``studio.lipsync.training.service.TrainOptions``."""
+        from .lipsync.training import service
+
+        return service.train(options, progress=Progress.of(progress))
+
+    def list_models(self):
+        """Actor models trained here or shipped in checkpoints/ (use one with ``model=NAME``)."""
+        from .lipsync.training import service
+
+        return service.list_models()
+
+
 def _with(options, overrides: dict):
     if not overrides:
         return options

@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda[:N]")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
+    # --device may also follow the subcommand (studio train ... --device cuda)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", default=argparse.SUPPRESS, help="auto (cuda when present), cpu or cuda[:N]")
+    _sub_add = sub.add_parser
+    sub.add_parser = lambda *a, **k: _sub_add(*a, parents=[common], **k)  # noqa: E731
 
     p = sub.add_parser("lipsync", help="make the face in a video/photo follow an audio track")
     _add_lipsync_options(p)
@@ -124,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output .wav/.flac path")
 
     sub.add_parser("voices", help="list the voices speak/say accept")
+
+    p = sub.add_parser("train", help="train (or resume) an actor model on footage of one person")
+    p.add_argument("--name", required=True, help="model name, used later as `studio lipsync --model NAME`")
+    p.add_argument("--footage", nargs="+", help="folder(s) or video files of the person talking (or a prepared dataset)")
+    p.add_argument("--minutes", type=float, help="stop (with a checkpoint) after this many minutes; --resume continues")
+    p.add_argument("--resume", action="store_true", help="continue where the last run of this model stopped")
+    p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
+    p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
+    p.add_argument("--steps", type=int, help="generator steps (overrides the preset)")
+    p.add_argument("--init", help="fine-tune from this generator checkpoint (e.g. wav2lip.pth, with --img-size 96)")
+
+    sub.add_parser("models", help="list trained actor models")
     sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")
     sub.add_parser("engines", help="list lip-sync engines")
 
@@ -162,9 +179,21 @@ def _run(args) -> int:
             print(name)
         return 0
 
+    if args.command == "models":
+        models = studio.list_models()
+        for m in models:
+            print(m.describe())
+        if not models:
+            print("no actor models yet; train one with `studio train --name NAME --footage FOLDER`")
+        return 0
+
     callback, close = _progress_bar()
     try:
-        if args.command == "lipsync":
+        if args.command == "train":
+            from .lipsync.training.service import options_from_cli
+
+            print(studio.train(options_from_cli(args), progress=callback).describe())
+        elif args.command == "lipsync":
             _print_result(studio.lipsync(args.face, args.audio, args.out, progress=callback, **_lipsync_overrides(args)))
         elif args.command == "say":
             result = studio.say(args.face, _text(args), args.out, voice=args.voice, speak_options=_speak_options(args),

@@ -296,3 +296,19 @@ def track_frames(
                 progress.update("tracking", i + 1, None)
     finally:
         detector.close()
+
+
+def track_with_frames(frames: Iterable[np.ndarray], fps: float, **kwargs) -> Iterator[tuple[np.ndarray, Optional[Face]]]:
+    """Like :func:`track_frames` but yields (frame, face) pairs; the tracker is streaming, so a short queue of
+    decoded frames is all that is held."""
+    from collections import deque
+
+    pending: deque = deque()
+
+    def source():
+        for frame in frames:
+            pending.append(frame)
+            yield frame
+
+    for face in track_frames(source(), fps, **kwargs):
+        yield pending.popleft(), face

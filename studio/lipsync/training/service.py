@@ -1,0 +1,150 @@
+"""Actor models for the API and the CLI: train, resume, list.
+
+    studio train --name s1 --footage ../shared/data/grid-s1/clips --minutes 10
+    studio train --name s1 --resume
+    studio lipsync --model s1 --face clip.mp4 --audio other.wav -o out.mp4
+
+A model lives in ``studio.paths.models_dir() / NAME``: model.pt (the generator, our checkpoint format, usable by
+name), expert.pt (the sync expert), state.pt (everything needed to resume), train.log (losses and validation
+numbers, one JSON line per evaluation) and run.json (the options and the data's location and fingerprint).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ...errors import InputError
+from ...log import get_logger
+from ...paths import BUNDLED_CHECKPOINTS, models_dir
+from ...progress import Progress
+from .dataset import prepare_dataset
+from .train import TrainConfig, Trainer
+
+log = get_logger("training")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    name: str
+    footage: tuple = ()  # folders or video files; empty when resuming
+    minutes: Optional[float] = None  # stop (with a checkpoint) after this long; None = until the steps are done
+    device: str = "auto"
+    preset: Optional[str] = None  # "gpu", "cpu" or "debug"; default: gpu on CUDA, else cpu
+    img_size: Optional[int] = None
+    steps: Optional[int] = None  # generator steps (overrides the preset)
+    expert_steps: Optional[int] = None
+    resume: bool = False
+    init: Optional[str] = None  # fine-tune from this generator checkpoint
+    footage_minutes: Optional[float] = None  # use at most this much footage
+    attribution: str = ""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    name: str
+    folder: Path
+    expert_step: int
+    generator_step: int
+    metrics: dict = field(default_factory=dict)
+    dataset: str = ""
+
+    def describe(self) -> str:
+        m = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items() if isinstance(v, float))
+        return (f"model {self.name}: expert step {self.expert_step}, generator step {self.generator_step}; {m}\n"
+                f"data: {self.dataset}\nsaved in {self.folder} (use it with --model {self.name})")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    step: int
+    metrics: dict
+
+    def describe(self) -> str:
+        m = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items() if isinstance(v, float))
+        return f"{self.name}: {self.path} (generator step {self.step}; {m})"
+
+
+def _check_name(name: str) -> str:
+    if not name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise InputError(f"model name {name!r} is not valid; use letters, digits, '-', '_' or '.' (up to 64)")
+    return name
+
+
+def train(options: TrainOptions, progress=None) -> TrainResult:
+    from ...api import resolve_device
+
+    progress = Progress.of(progress)
+    name = _check_name(options.name)
+    folder = models_dir() / name
+    run_file = folder / "run.json"
+    if options.resume:
+        if not (folder / "state.pt").exists():
+            raise InputError(f"no training run named {name!r} to resume in {folder}; start one with --footage")
+        saved = json.loads(run_file.read_text())
+        footage = tuple(options.footage) or tuple(saved["footage"])
+        config = TrainConfig(**saved["config"])
+        footage_minutes = saved.get("footage_minutes")
+    else:
+        if not options.footage:
+            raise InputError("give the footage to train on with --footage FOLDER_OR_VIDEOS (or --resume a run)")
+        if (folder / "state.pt").exists():
+            raise InputError(f"a model named {name!r} already exists in {folder}; use --resume to continue it "
+                             "or choose another name")
+        footage = tuple(str(Path(f).expanduser().resolve()) for f in options.footage)
+        footage_minutes = options.footage_minutes
+        device_kind = resolve_device(options.device)
+        preset = options.preset or ("gpu" if device_kind.startswith("cuda") else "cpu")
+        overrides = {k: v for k, v in dict(img_size=options.img_size, generator_steps=options.steps,
+                                           expert_steps=options.expert_steps).items() if v is not None}
+        config = TrainConfig.preset(preset, **overrides)
+    device = resolve_device(options.device)
+    data = prepare_dataset(footage, img_size=config.img_size, max_minutes=footage_minutes, progress=progress)
+    log.info("dataset: %s", data.describe())
+    from .sampler import WindowSampler
+
+    trainer = Trainer(folder, config, WindowSampler(data.train_clips, device, seed=config.seed),
+                      WindowSampler(data.val_clips, device, seed=config.seed + 1), device,
+                      meta=dict(data_fingerprint=data.fingerprint, footage_seconds=round(data.seconds, 1),
+                                attribution=options.attribution, val_clips=[str(c) for c in data.val_clips]),
+                      init_generator=None if options.resume else options.init)
+    if options.resume:
+        import torch
+
+        trainer.load_state_dict(torch.load(folder / "state.pt", map_location=device, weights_only=False))
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps(dict(footage=list(footage), config=asdict(config),
+                                            footage_minutes=footage_minutes), indent=2))
+    metrics = trainer.run(minutes=options.minutes, progress=progress)
+    return TrainResult(name, folder, trainer.expert_step, trainer.gen_step, metrics, data.describe())
+
+
+def list_models() -> list[ModelInfo]:
+    """Actor models: trained ones in the user's models folder and the ones shipped in checkpoints/."""
+    from ...checkpoints import load_checkpoint
+
+    found = []
+    candidates = [(p.parent.name, p) for p in sorted(models_dir().glob("*/model.pt"))]
+    candidates += [(p.stem, p) for p in sorted(BUNDLED_CHECKPOINTS.glob("*.pt"))]
+    for name, path in candidates:
+        try:
+            meta = load_checkpoint(path).meta
+        except Exception as e:  # a damaged file should not hide the others
+            log.warning("cannot read %s: %s", path, e)
+            continue
+        found.append(ModelInfo(name, path, int(meta.get("step", 0)), dict(meta.get("metrics", {}))))
+    return found
+
+
+def options_from_cli(args) -> TrainOptions:
+    return TrainOptions(name=args.name, footage=tuple(args.footage or ()), minutes=args.minutes, device=args.device,
+                        preset=args.preset, img_size=args.img_size, steps=args.steps, resume=args.resume,
+                        init=args.init)
+
+
+__all__ = ["TrainOptions", "TrainResult", "ModelInfo", "train", "list_models", "options_from_cli"]

@@ -1,0 +1,250 @@
+"""Training an actor model: the sync expert first, then the generator against the frozen expert.
+
+Follows the published recipe as a starting point: expert = BCE on the cosine similarity of synced vs shifted
+windows; generator = (1 - s) * L1 + s * sync loss (s ramps from 0 to ``sync_weight`` after a warm-up), Adam
+lr 1e-4, betas (0.5, 0.999). Runs stop after a time budget or step count with a full checkpoint (models,
+optimisers, step counters, sampler RNG) and resume exactly from it, on this machine or another.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+from ...checkpoints import save_checkpoint
+from ...log import get_logger
+from ...progress import Progress
+
+log = get_logger("training")
+
+GRID_ATTRIBUTION = ("Trained on the GRID audio-visual corpus, speaker s1 (Cooke, Barker, Cunningham & Shao, 2006), "
+                    "CC BY 4.0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    img_size: int = 96
+    width: float = 0.5  # channel multiplier: 0.5 keeps an fp16 generator under 20 MB
+    expert_steps: int = 3000
+    generator_steps: int = 6000
+    batch_size: int = 32
+    lr: float = 1e-4
+    sync_weight: float = 0.03
+    sync_warmup: int = 1000  # generator steps on L1 alone before the sync loss joins
+    eval_every: int = 250
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "TrainConfig":
+        presets = {
+            "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=2,
+                          sync_warmup=2),
+            "cpu": dict(width=0.25, expert_steps=1500, generator_steps=2500, batch_size=8, sync_warmup=600,
+                        eval_every=100),
+            "gpu": dict(width=0.5, expert_steps=3000, generator_steps=8000, batch_size=64, sync_warmup=1500),
+        }
+        if name not in presets:
+            from ...errors import InputError
+
+            raise InputError(f"unknown training preset {name!r}; choose one of {', '.join(presets)}")
+        return cls(**{**presets[name], **overrides})
+
+
+def _bce(pred, target):
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), target)
+
+
+def sync_loss(expert, mel, faces_lower, labels):
+    import torch.nn.functional as F
+
+    a, v = expert(mel, faces_lower)
+    return _bce(F.cosine_similarity(a, v).unsqueeze(1), labels)
+
+
+def _lower_halves(video):  # (B, 3, T, S, S) -> (B, 3T, S/2, S)
+    b, c, t, s, _ = video.shape
+    return video[:, :, :, s // 2:].permute(0, 2, 1, 3, 4).reshape(b, c * t, s // 2, s)
+
+
+class Trainer:
+    """Holds models, optimisers and counters; ``run`` trains until the budget is spent or the steps are done."""
+
+    def __init__(self, folder: Path, config: TrainConfig, train_sampler, val_sampler, device: str,
+                 meta: Optional[dict] = None, init_generator: Optional[str] = None):
+        import torch
+
+        from ..wav2lip.models import SyncNetColor, Wav2Lip
+
+        self.folder, self.config, self.device = Path(folder), config, torch.device(device)
+        self.train, self.val = train_sampler, val_sampler
+        torch.manual_seed(config.seed)
+        self.expert = SyncNetColor(config.img_size, config.width).to(self.device)
+        self.generator = Wav2Lip(config.img_size, config.width).to(self.device)
+        if init_generator:
+            self._init_from(init_generator)
+        betas = (0.5, 0.999)
+        self.opt_expert = torch.optim.Adam(self.expert.parameters(), lr=config.lr, betas=betas)
+        self.opt_gen = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.expert_step = self.gen_step = 0
+        self.metrics: dict = {}
+        self.meta = dict(meta or {})
+        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def _init_from(self, checkpoint: str) -> None:
+        from ...checkpoints import build_model, load_checkpoint
+        from ...errors import InputError
+
+        loaded = load_checkpoint(checkpoint)
+        model = build_model(loaded)
+        try:
+            self.generator.load_state_dict(model.state_dict())
+        except RuntimeError:
+            raise InputError(f"{checkpoint} does not match img_size={self.config.img_size}, width={self.config.width}; "
+                             "fine-tuning an official checkpoint needs --img-size 96 and width 1.0") from None
+        log.info("generator initialised from %s", checkpoint)
+
+    # ---- state --------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        import torch
+
+        return dict(config=asdict(self.config), expert=self.expert.state_dict(), generator=self.generator.state_dict(),
+                    opt_expert=self.opt_expert.state_dict(), opt_gen=self.opt_gen.state_dict(),
+                    expert_step=self.expert_step, gen_step=self.gen_step, metrics=self.metrics, meta=self.meta,
+                    sampler=self.train.state(), torch_rng=torch.get_rng_state())
+
+    def load_state_dict(self, state: dict) -> None:
+        import torch
+
+        self.expert.load_state_dict(state["expert"])
+        self.generator.load_state_dict(state["generator"])
+        self.opt_expert.load_state_dict(state["opt_expert"])
+        self.opt_gen.load_state_dict(state["opt_gen"])
+        self.expert_step, self.gen_step = state["expert_step"], state["gen_step"]
+        self.metrics, self.meta = dict(state["metrics"]), dict(state["meta"])
+        self.train.set_state(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def save(self) -> None:
+        """state.pt (everything to resume) + model.pt and expert.pt (our checkpoint format, for use)."""
+        import os
+        import tempfile
+
+        import torch
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".state.", suffix=".partial")
+        os.close(fd)
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, self.folder / "state.pt")
+        meta = dict(self.meta, train_config=asdict(self.config), step=self.gen_step, expert_step=self.expert_step,
+                    metrics=self.metrics)
+        save_checkpoint(self.folder / "model.pt", kind="wav2lip", arch=self.generator.config,
+                        state_dict=self.generator.state_dict(), meta=meta, half=True)
+        save_checkpoint(self.folder / "expert.pt", kind="syncnet", arch=self.expert.config,
+                        state_dict=self.expert.state_dict(), meta=meta, half=True)
+
+    def _log(self, record: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "train.log", "a") as f:
+            f.write(json.dumps(dict(time=time.strftime("%Y-%m-%d %H:%M:%S"), **record)) + "\n")
+
+    # ---- steps ---------------------------------------------------------------------------------------------
+    def expert_train_step(self) -> float:
+        import torch
+
+        self.expert.train()
+        mel, faces, labels = self.train.sync_batch(self.config.batch_size)
+        with torch.autocast(**self.autocast):
+            a, v = self.expert(mel, faces)
+        loss = _bce(torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1), labels)
+        self.opt_expert.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_expert.step()
+        self.expert_step += 1
+        return float(loss)
+
+    def sync_weight(self) -> float:
+        return self.config.sync_weight if self.gen_step >= self.config.sync_warmup else 0.0
+
+    def generator_train_step(self) -> dict:
+        import torch
+
+        self.generator.train()
+        self.expert.eval()
+        ind, x, gt, mel = self.train.gen_batch(self.config.batch_size)
+        with torch.autocast(**self.autocast):
+            pred = self.generator(ind, x)
+        pred = pred.float()
+        l1 = torch.nn.functional.l1_loss(pred, gt)
+        sw = self.sync_weight()
+        if sw > 0:
+            for p in self.expert.parameters():
+                p.requires_grad_(False)
+            with torch.autocast(**self.autocast):
+                a, v = self.expert(mel, _lower_halves(pred))
+            sync = _bce(torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1),
+                        torch.ones(len(pred), 1, device=pred.device))
+        else:
+            sync = torch.zeros((), device=pred.device)
+        loss = (1 - sw) * l1 + sw * sync
+        self.opt_gen.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_gen.step()
+        self.gen_step += 1
+        return dict(l1=float(l1), sync=float(sync), loss=float(loss))
+
+    def evaluate(self, batches: int = 4) -> dict:
+        """Validation on held-out clips with a fixed seed: expert loss and accuracy, generator L1 and sync loss."""
+        import torch
+
+        state = self.val.state()
+        self.val.rng = __import__("numpy").random.default_rng(1234)
+        self.expert.eval()
+        self.generator.eval()
+        exp_loss = acc = l1 = sync = 0.0
+        with torch.no_grad(), torch.autocast(**self.autocast):
+            for _ in range(batches):
+                mel, faces, labels = self.val.sync_batch(self.config.batch_size)
+                a, v = self.expert(mel, faces)
+                d = torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1)
+                exp_loss += float(_bce(d, labels))
+                acc += float(((d > 0.5).float() == labels).float().mean())
+                ind, x, gt, mel2 = self.val.gen_batch(self.config.batch_size)
+                pred = self.generator(ind, x).float()
+                l1 += float(torch.nn.functional.l1_loss(pred, gt))
+                a, v = self.expert(mel2, _lower_halves(pred))
+                d = torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1)
+                sync += float(_bce(d, torch.ones_like(d)))
+        self.val.set_state(state)
+        return dict(val_expert_loss=exp_loss / batches, val_expert_acc=acc / batches, val_l1=l1 / batches,
+                    val_sync_loss=sync / batches)
+
+    def run(self, minutes: Optional[float] = None, progress: Progress | None = None) -> dict:
+        """Train until both phases are done or ``minutes`` have passed; saves a checkpoint at the end."""
+        progress = Progress.of(progress)
+        deadline = None if minutes is None else time.monotonic() + minutes * 60
+        cfg = self.config
+        total = cfg.expert_steps + cfg.generator_steps
+        last = {}
+        try:
+            while self.expert_step + self.gen_step < total:
+                if deadline is not None and time.monotonic() > deadline:
+                    log.info("time budget spent at expert step %d, generator step %d", self.expert_step, self.gen_step)
+                    break
+                if self.expert_step < cfg.expert_steps:
+                    last = dict(phase="expert", expert_loss=self.expert_train_step())
+                    step = self.expert_step
+                else:
+                    last = dict(phase="generator", **self.generator_train_step())
+                    step = cfg.expert_steps + self.gen_step
+                if step % cfg.eval_every == 0 or step == total:
+                    self.metrics = self.evaluate()
+                    self._log(dict(expert_step=self.expert_step, gen_step=self.gen_step, **last, **self.metrics))
+                progress.update("training", step, total)
+        finally:
+            self.save()
+        return dict(last, **self.metrics)
