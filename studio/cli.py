@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
     p.add_argument("--steps", type=int, help="generator steps (overrides the preset)")
+    p.add_argument("--expert-steps", type=int, help="sync expert steps (overrides the preset)")
     p.add_argument("--init", help="fine-tune from this generator checkpoint (e.g. wav2lip.pth, with --img-size 96)")
 
     sub.add_parser("models", help="list trained actor models")

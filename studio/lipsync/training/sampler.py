@@ -21,7 +21,9 @@ def _decode(path: Path) -> np.ndarray:
     runs on machines with only torch and opencv, such as a rented GPU box)."""
     import shutil
 
-    if shutil.which("ffmpeg") and shutil.which("ffprobe"):
+    import importlib.util
+
+    if shutil.which("ffmpeg") and shutil.which("ffprobe") and importlib.util.find_spec("ffmpeg") is not None:
         from ...video.io import probe, read_frames
 
         return np.stack(list(read_frames(probe(path))))

@@ -143,7 +143,8 @@ def list_models() -> list[ModelInfo]:
 
 def options_from_cli(args) -> TrainOptions:
     return TrainOptions(name=args.name, footage=tuple(args.footage or ()), minutes=args.minutes, device=args.device,
-                        preset=args.preset, img_size=args.img_size, steps=args.steps, resume=args.resume,
+                        preset=args.preset, img_size=args.img_size, steps=args.steps,
+                        expert_steps=args.expert_steps, resume=args.resume,
                         init=args.init)
 
 

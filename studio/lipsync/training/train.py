@@ -53,9 +53,11 @@ class TrainConfig:
 
 
 def _bce(pred, target):
+    import torch
     import torch.nn.functional as F
 
-    return F.binary_cross_entropy(pred.clamp(1e-6, 1 - 1e-6), target)
+    with torch.autocast(device_type=pred.device.type, enabled=False):  # BCE is not autocast-safe
+        return F.binary_cross_entropy(pred.float().clamp(1e-6, 1 - 1e-6), target.float())
 
 
 def sync_loss(expert, mel, faces_lower, labels):
