@@ -39,7 +39,7 @@ class TrainConfig:
     @classmethod
     def preset(cls, name: str, **overrides) -> "TrainConfig":
         presets = {
-            "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=2,
+            "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=2, lr=1e-3,
                           sync_warmup=2),
             "cpu": dict(width=0.25, expert_steps=1500, generator_steps=2500, batch_size=8, sync_warmup=600,
                         eval_every=100),
