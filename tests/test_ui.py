@@ -113,3 +113,23 @@ def test_browser_runs_the_example_by_clicking(served, tmp_path):
             shutil.copy(shot, keep)  # for a person to look at after the run
         finally:
             browser.close()
+
+
+def test_train_and_models_endpoints(client, tmp_path, astronaut):
+    import cv2
+    import numpy as np
+    from gradio_client import handle_file
+
+    from conftest import tone, write_video
+
+    clips = []
+    for k in range(2):
+        frames = [cv2.resize(astronaut, (192, 192))] * 25
+        audio = tone(1.0, freq=170 + 40 * k)  # different content: identical clips count once
+        clips.append(handle_file(str(write_video(tmp_path / f"c{k}.mp4", frames, fps=25, audio=audio))))
+    summary = client.predict(clips, "ui-actor", 1, "debug", False, api_name="/train")
+    assert "model ui-actor" in summary and "generator step 4" in summary
+    assert "ui-actor" in client.predict(api_name="/models")
+    with pytest.raises(Exception, match="already exists"):
+        client.predict(clips, "ui-actor", 1, "debug", False, api_name="/train")
+    del np

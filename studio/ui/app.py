@@ -170,6 +170,29 @@ class StudioApp:
                 else "No face found in the first frame.")
         return crops, note
 
+    def train(self, footage, name, minutes, preset, resume, request: gr.Request, progress=gr.Progress()):
+        """footage files + a model name -> a summary of the training run (losses and validation numbers)."""
+        from ..lipsync.training.service import TrainOptions
+
+        files = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (footage or [])]
+        if not resume and not files:
+            raise gr.Error("Upload the footage to train on (videos of one person talking), or tick Resume.")
+
+        def job(prog):
+            options = TrainOptions(name=(name or "").strip(), footage=tuple(files), resume=bool(resume),
+                                   minutes=float(minutes) if minutes else None, device=self.studio.device,
+                                   preset=None if preset in (None, "", "auto") else preset)
+            return self.studio.train(options, progress=prog).describe()
+
+        return self._run(request, progress, job)
+
+    def models(self) -> str:
+        """A markdown list of the actor models."""
+        models = self.studio.list_models()
+        if not models:
+            return "No actor models yet."
+        return "\n".join(f"- {m.describe()}" for m in models)
+
     def cancel(self, request: gr.Request) -> str:
         session = getattr(request, "session_hash", None) or "anonymous"
         return "Cancelling..." if self.jobs.cancel(session) else "Nothing is running."
@@ -232,6 +255,30 @@ class StudioApp:
                     preview_audio = gr.Audio(label="Speech", interactive=False, type="filepath")
                 speak_btn.click(self.speak, [preview_text, preview_voice, rate], preview_audio, api_name="speak",
                                 concurrency_limit=2, concurrency_id="speak")
+            with gr.Tab("Actor models"):
+                gr.Markdown("Train the lip-sync network on footage of one person (a few minutes or more of them "
+                            "talking with their own voice). Progress and validation numbers appear below; a stopped "
+                            "run continues with Resume. Use a model in the Lip-sync tab: engine wav2lip, model = its "
+                            "name.")
+                with gr.Row():
+                    with gr.Column():
+                        footage = gr.File(label="Footage (videos)", file_count="multiple", file_types=["video"],
+                                          type="filepath")
+                        model_name = gr.Textbox(label="Model name", value="my-actor")
+                        with gr.Row():
+                            minutes = gr.Number(label="Stop after (minutes)", value=10, minimum=0)
+                            preset = gr.Dropdown(["auto", "gpu", "cpu", "debug"], value="auto", label="Preset")
+                            resume = gr.Checkbox(label="Resume", value=False)
+                        train_btn = gr.Button("Train", variant="primary")
+                        train_cancel = gr.Button("Cancel", variant="stop")
+                    with gr.Column():
+                        train_out = gr.Textbox(label="Result", lines=6, interactive=False)
+                        models_btn = gr.Button("List models", size="sm")
+                        models_md = gr.Markdown()
+                train_btn.click(self.train, [footage, model_name, minutes, preset, resume], train_out,
+                                api_name="train", concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+                train_cancel.click(self.cancel, None, train_out, api_name=False)
+                models_btn.click(self.models, None, models_md, api_name="models")
             demo.unload(self.cleanup_session)
         return demo
 

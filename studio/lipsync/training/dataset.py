@@ -147,6 +147,9 @@ def prepare_dataset(footage, *, img_size: int = 96, root: Optional[Path] = None,
             break
         progress.update("preparing footage", i, len(files))
         out = root / _content_hash(path, img_size)
+        if out in clips:  # the same content twice (a copied file): train on it once
+            skipped.setdefault("duplicate", []).append(str(path))
+            continue
         if not (out / "meta.json").exists():
             reason = prepare_clip(path, out, img_size)
             if reason:

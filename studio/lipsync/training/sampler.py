@@ -66,7 +66,9 @@ class WindowSampler:
             self.index.append((offset, usable, meta["fps"], len(mels) - 1))
             offset += usable
         if not self.index:
-            raise ValueError("no clip is long enough to train on (need at least 15 frames with audio)")
+            from ...errors import InputError
+
+            raise InputError("no clip is long enough to train on (each needs at least 15 frames with audio)")
         self.frames = torch.from_numpy(np.concatenate(frames)).to(self.device)  # (N, S, S, 3) uint8
         self.mels = [torch.from_numpy(m).to(self.device) for m in mels]
         self.size = self.frames.shape[1]
