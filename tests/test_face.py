@@ -102,3 +102,14 @@ def test_a_grid_clip_has_a_face_in_every_frame():
     info = probe(clip)
     faces = list(track_frames(read_frames(info), info.fps))
     assert len(faces) >= 70 and all(f is not None for f in faces)
+
+
+def test_face_alignment_backend_needs_cached_weights(monkeypatch, tmp_path):
+    from studio.errors import MissingDependencyError
+    from studio.face.tracking import TRACKERS
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    entry = TRACKERS.entry("face-alignment")
+    assert entry.available() is False
+    with pytest.raises(MissingDependencyError, match="face-alignment|weights"):
+        entry.factory()
