@@ -69,8 +69,15 @@ class WindowSampler:
             from ...errors import InputError
 
             raise InputError("no clip is long enough to train on (each needs at least 15 frames with audio)")
+        self.torch = torch
         self.frames = torch.from_numpy(np.concatenate(frames)).to(self.device)  # (N, S, S, 3) uint8
-        self.mels = [torch.from_numpy(m).to(self.device) for m in mels]
+        longest = max(m.shape[1] for m in mels)
+        padded = np.stack([np.pad(m, ((0, 0), (0, longest - m.shape[1])), mode="edge") for m in mels])
+        self.mel_all = torch.from_numpy(padded).to(self.device)  # (clips, 80, longest)
+        self.offsets = np.array([o for o, _, _, _ in self.index])
+        self.n_usable = np.array([n for _, n, _, _ in self.index])
+        self.fps = np.array([f for _, _, f, _ in self.index], dtype=np.float64)
+        self.mel_len = np.array([mels[c].shape[1] for _, _, _, c in self.index])
         self.size = self.frames.shape[1]
         self.rng = np.random.default_rng(seed)
 
@@ -80,53 +87,58 @@ class WindowSampler:
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
 
-    def _mel(self, clip: int, frame: int, fps: float):
-        m = self.mels[clip]
-        start = min(int(frame * MEL_FPS / fps), m.shape[1] - MEL_STEP)
-        return m[:, start:start + MEL_STEP]
+    def _draw(self, batch: int):
+        """Clip, window start and a distant window start (>= T frames away) for each sample, as numpy arrays."""
+        idx = self.rng.integers(len(self.index), size=batch)
+        n = self.n_usable[idx]
+        t = (self.rng.random(batch) * (n - T + 1)).astype(int)
+        far = t.copy()
+        todo = np.ones(batch, bool)
+        for _ in range(16):  # rejection sampling, vectorised; clips are >= 3T frames so this ends quickly
+            cand = (self.rng.random(batch) * (n - T + 1)).astype(int)
+            ok = todo & (np.abs(cand - t) >= T)
+            far[ok] = cand[ok]
+            todo &= ~ok
+            if not todo.any():
+                break
+        return idx, t, far
 
-    def _window(self, offset: int, start: int):
-        import torch
+    def _windows(self, idx, starts):
+        """(B, 3, T, S, S) float frames for window starts of the given clips, gathered in one indexing op."""
+        rows = self.offsets[idx][:, None] + starts[:, None] + np.arange(T)[None]
+        x = self.frames[self.torch.from_numpy(rows).to(self.device)].float().div(255)  # (B, T, S, S, 3)
+        return x.permute(0, 4, 1, 2, 3)
 
-        x = self.frames[offset + start: offset + start + T].float().div(255)  # (T, S, S, 3)
-        return x.permute(3, 0, 1, 2)  # (3, T, S, S)
+    def _mels(self, idx, frame_starts):
+        """(B, K, 80, 16) mel windows starting at each frame of frame_starts (B, K)."""
+        torch = self.torch
+        fps = self.fps[idx][:, None]
+        starts = np.minimum((frame_starts * MEL_FPS / fps).astype(int), self.mel_len[idx][:, None] - MEL_STEP)
+        cols = torch.from_numpy(starts[..., None] + np.arange(MEL_STEP)).to(self.device)  # (B, K, 16)
+        clip = torch.from_numpy(idx).to(self.device)[:, None, None]
+        m = self.mel_all[clip, :, cols]  # (B, K, 16, 80)
+        return m.permute(0, 1, 3, 2)
 
     def sync_batch(self, batch: int):
         """(mel (B,1,80,16), faces (B,15,S/2,S), labels (B,1)): half in sync, half shifted."""
-        import torch
-
-        mels, faces, labels = [], [], []
-        for _ in range(batch):
-            offset, n, fps, clip = self.index[self.rng.integers(len(self.index))]
-            t = int(self.rng.integers(0, n - T + 1))
-            synced = bool(self.rng.integers(2))
-            if synced:
-                a = t
-            else:
-                choices = [s for s in range(0, n - T + 1) if abs(s - t) >= T]
-                a = int(self.rng.choice(choices))
-            window = self._window(offset, t)[:, :, self.size // 2:]  # lower halves (3, T, S/2, S)
-            faces.append(window.permute(1, 0, 2, 3).reshape(3 * T, self.size // 2, self.size))
-            mels.append(self._mel(clip, a, fps)[None])
-            labels.append(1.0 if synced else 0.0)
-        return (torch.stack(mels), torch.stack(faces),
-                torch.tensor(labels, device=self.device).unsqueeze(1))
+        torch = self.torch
+        idx, t, far = self._draw(batch)
+        synced = self.rng.integers(2, size=batch).astype(bool)
+        audio_at = np.where(synced, t, far)
+        window = self._windows(idx, t)[:, :, :, self.size // 2:]  # (B, 3, T, S/2, S)
+        faces = window.permute(0, 2, 1, 3, 4).reshape(batch, 3 * T, self.size // 2, self.size)
+        mels = self._mels(idx, audio_at[:, None])  # (B, 1, 80, 16)
+        labels = torch.from_numpy(synced.astype(np.float32)).to(self.device).unsqueeze(1)
+        return mels, faces, labels
 
     def gen_batch(self, batch: int):
         """(indiv_mels (B,T,1,80,16), inputs (B,6,T,S,S), target (B,3,T,S,S), mel (B,1,80,16))."""
-        import torch
-
-        ind, inputs, targets, mels = [], [], [], []
-        for _ in range(batch):
-            offset, n, fps, clip = self.index[self.rng.integers(len(self.index))]
-            t = int(self.rng.integers(0, n - T + 1))
-            choices = [s for s in range(0, n - T + 1) if abs(s - t) >= T] or [t]
-            r = int(self.rng.choice(choices))
-            gt, ref = self._window(offset, t), self._window(offset, r)
-            masked = gt.clone()
-            masked[:, :, self.size // 2:] = 0
-            inputs.append(torch.cat([masked, ref], dim=0))
-            targets.append(gt)
-            ind.append(torch.stack([self._mel(clip, t + i, fps)[None] for i in range(T)]))
-            mels.append(self._mel(clip, t, fps)[None])
-        return torch.stack(ind), torch.stack(inputs), torch.stack(targets), torch.stack(mels)
+        torch = self.torch
+        idx, t, far = self._draw(batch)
+        gt, ref = self._windows(idx, t), self._windows(idx, far)
+        masked = gt.clone()
+        masked[:, :, :, self.size // 2:] = 0
+        inputs = torch.cat([masked, ref], dim=1)
+        indiv = self._mels(idx, t[:, None] + np.arange(T)[None])[:, :, None]  # (B, T, 1, 80, 16)
+        mel = self._mels(idx, t[:, None])  # (B, 1, 80, 16)
+        return indiv, inputs, gt, mel
