@@ -10,7 +10,6 @@ import math
 import shutil
 import tempfile
 import time
-from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +134,7 @@ def _plan(face_path, speech: Speech, fps_for_image: float) -> _Plan:
 def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress):
     """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``."""
     from ..api import LipSyncResult
-    from ..face import detect_faces, track_frames
+    from ..face import detect_faces, track_with_frames
     from .blend import blend
     from .engines import create_engine
 
@@ -163,7 +162,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
             face = _pick(faces, options)
             frames_faces: Iterable[tuple[np.ndarray, Optional[Face]]] = ((image, face) for _ in range(plan.n_out))
         else:
-            frames_faces = _tracked(plan, options, workdir, timer, track_frames)
+            frames_faces = _tracked(plan, options, workdir, timer, track_with_frames)
 
         with_face = 0
         batch: list[tuple[np.ndarray, Optional[Face]]] = []
@@ -223,18 +222,11 @@ def _pick(faces: list[Face], options) -> Face:
     return faces[index]
 
 
-def _tracked(plan: _Plan, options, workdir: Path, timer: _Timer, track_frames):
-    """Pair each decoded frame with its tracked face; the tracker is streaming, so a small queue suffices."""
-    pending: deque = deque()
-
-    def source():
-        for frame in timer.timed_iter("decode", video_frames(plan.info, plan.n_out, workdir)):
-            pending.append(frame)
-            yield frame
-
-    faces = track_frames(source(), plan.fps, tracker=options.tracker, face_index=options.face_index,
-                         face_point=options.face_point)
-    for face in timer.timed_iter("track", faces):
-        yield pending.popleft(), face
+def _tracked(plan: _Plan, options, workdir: Path, timer: _Timer, track_with_frames):
+    """(frame, face) pairs from the streaming tracker, with decode and tracking timed separately."""
+    frames = timer.timed_iter("decode", video_frames(plan.info, plan.n_out, workdir))
+    pairs = track_with_frames(frames, plan.fps, tracker=options.tracker, face_index=options.face_index,
+                              face_point=options.face_point)
+    yield from timer.timed_iter("track", pairs)
     # decode time was counted inside the tracker's time too: keep the stages disjoint
     timer.seconds["track"] = max(0.0, timer.seconds.get("track", 0.0) - timer.seconds.get("decode", 0.0))
