@@ -132,10 +132,39 @@ class Studio:
         return speech.audio, speech.sample_rate
 
     def voices(self) -> list[str]:
-        """Voice names that `speak`/`say` accept."""
+        """Voice names that `speak`/`say` accept ("base" and every saved voice)."""
         from .voice.service import available_voices
 
         return available_voices()
+
+    def create_voice(self, reference, *, name: Optional[str] = None, consent: str, engine: str = "knn",
+                     overwrite: bool = False, progress=None):
+        """Clone a voice from a reference recording (audio file, video with sound, or ``(array, sample_rate)``).
+
+        ``consent`` (who agreed, and when) is required and stored with the voice. With ``name`` the voice is saved
+        and usable by name from then on; without, an unsaved profile is returned for this script's use.
+        """
+        from .voice.profiles import create_voice
+
+        return create_voice(reference, name=name, consent=consent, engine=engine, overwrite=overwrite,
+                            progress=Progress.of(progress))
+
+    def list_voices(self):
+        """Saved voice profiles (``studio.voice.profiles.VoiceProfile``), by name."""
+        from .voice.profiles import list_voices
+
+        return list_voices()
+
+    def delete_voice(self, name: str) -> None:
+        from .voice.profiles import delete_voice
+
+        delete_voice(name)
+
+    def voice_engines(self) -> list[str]:
+        """Voice conversion engines (the first is the default)."""
+        from .voice.cloning import VOICE_CONVERTERS
+
+        return VOICE_CONVERTERS.available_names()
 
 
     # ---- actor models ---------------------------------------------------------------------------------------

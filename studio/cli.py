@@ -85,7 +85,9 @@ def _speak_options(args):
 
 
 def _add_speak_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--voice", help="a voice profile name (see `studio voice list`); default: the bundled base voice")
+    p.add_argument("--voice", help="a voice name (see `studio voice list`), or a reference recording to clone "
+                   "for this job (needs --consent); default: the bundled base voice")
+    p.add_argument("--consent", help="with --voice FILE: who agreed to have their voice cloned, and when")
     p.add_argument("--rate", type=float, help="speaking rate, 1.0 = normal")
     p.add_argument("--duration", type=float, help="fit the line to this many seconds (keeps the pitch)")
     p.add_argument("--pitch", type=float, help="pitch shift in semitones")
@@ -129,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output .wav/.flac path")
 
     sub.add_parser("voices", help="list the voices speak/say accept")
+
+    p = sub.add_parser("voice", help="create, list or delete cloned voices")
+    vsub = p.add_subparsers(dest="voice_command", required=True)
+    q = vsub.add_parser("create", help="clone a voice from a reference recording (10 s to a few minutes)")
+    q.add_argument("--name", required=True, help="voice name, used later as --voice NAME")
+    q.add_argument("--from", dest="source", required=True, help="reference: audio file or a video with the speaker")
+    q.add_argument("--consent", required=True, help='who agreed, and when, e.g. "Anna Novak agreed on 2026-11-20"')
+    q.add_argument("--engine", default="knn", help="voice conversion engine (see `studio voice engines`)")
+    q.add_argument("--overwrite", action="store_true", help="replace a voice of the same name")
+    vsub.add_parser("list", help="list saved voices")
+    q = vsub.add_parser("delete", help="delete a saved voice")
+    q.add_argument("name")
+    vsub.add_parser("engines", help="list voice conversion engines")
 
     p = sub.add_parser("train", help="train (or resume) an actor model on footage of one person")
     p.add_argument("--name", required=True, help="model name, used later as `studio lipsync --model NAME`")
@@ -188,9 +203,34 @@ def _run(args) -> int:
             print("no actor models yet; train one with `studio train --name NAME --footage FOLDER`")
         return 0
 
+    if args.command == "voice" and args.voice_command in ("list", "delete", "engines"):
+        if args.voice_command == "list":
+            voices = studio.list_voices()
+            for v in voices:
+                print(v.summary())
+            if not voices:
+                print("no voices yet; create one with `studio voice create --name NAME --from ref.wav --consent ...`")
+        elif args.voice_command == "delete":
+            studio.delete_voice(args.name)
+            print(f"deleted voice {args.name}")
+        else:
+            from .voice.cloning import VOICE_CONVERTERS
+
+            for name in VOICE_CONVERTERS.names():
+                print(f"{name}: {VOICE_CONVERTERS.entry(name).description}")
+        return 0
+
     callback, close = _progress_bar()
     try:
-        if args.command == "train":
+        if getattr(args, "voice", None) and _looks_like_file(args.voice):
+            # a reference recording given directly: an unsaved voice for this job only (consent still required)
+            args.voice = studio.create_voice(args.voice, consent=args.consent, progress=callback)
+        if args.command == "voice":
+            v = studio.create_voice(args.source, name=args.name, consent=args.consent, engine=args.engine,
+                                    overwrite=args.overwrite, progress=callback)
+            print(f"created voice {v.name} at {v.path}")
+            print(v.summary())
+        elif args.command == "train":
             from .lipsync.training.service import options_from_cli
 
             print(studio.train(options_from_cli(args), progress=callback).describe())
@@ -209,6 +249,10 @@ def _run(args) -> int:
     finally:
         close()
     return 0
+
+
+def _looks_like_file(voice: str) -> bool:
+    return any(c in voice for c in "./\\") or Path(voice).exists()
 
 
 def main(argv: Optional[list[str]] = None) -> int:

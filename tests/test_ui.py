@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import socket
 from pathlib import Path
 
@@ -133,3 +134,65 @@ def test_train_and_models_endpoints(client, tmp_path, astronaut):
     with pytest.raises(Exception, match="already exists"):
         client.predict(clips, "ui-actor", 1, "debug", False, api_name="/train")
     del np
+
+
+def test_voices_tab_endpoints_create_list_speak_delete(client, tmp_path):
+    import librosa
+    import soundfile as sf
+    from gradio_client import handle_file
+
+    from studio.voice.tts import synthesize
+
+    s = synthesize("The old lighthouse keeper climbed the stairs every evening. He lit the lamp and watched the "
+                   "ships pass the rocks. In winter the wind was cold, but he never missed a night.")
+    ref = tmp_path / "ref.wav"
+    sf.write(str(ref), librosa.effects.pitch_shift(s.audio, sr=s.sample_rate, n_steps=4.0), s.sample_rate)
+    with pytest.raises(Exception, match="consent"):
+        client.predict(handle_file(str(ref)), "keeper", "", "knn", api_name="/create_voice")
+    status, listing, *_ = client.predict(handle_file(str(ref)), "keeper", "The test suite made this voice",
+                                         "knn", api_name="/create_voice")
+    assert "keeper" in status and "keeper" in listing
+    assert "keeper" in client.predict(api_name="/list_voices")
+    wav = client.predict("Welcome back.", "keeper", 1.0, api_name="/speak")
+    assert Path(wav).stat().st_size > 10_000
+    status, listing, *_ = client.predict("keeper", api_name="/delete_voice")
+    assert "Deleted" in status and "keeper" not in listing
+    with pytest.raises(Exception, match="unknown voice"):
+        client.predict("Welcome back.", "keeper", 1.0, api_name="/speak")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup.sh --browser)")
+def test_browser_creates_a_voice_in_the_voices_tab(served, tmp_path):
+    import librosa
+    import soundfile as sf
+    from playwright.sync_api import sync_playwright
+
+    from studio.voice.tts import synthesize
+
+    s = synthesize("The old lighthouse keeper climbed the stairs every evening. He lit the lamp and watched the "
+                   "ships pass the rocks. In winter the wind was cold, but he never missed a night.")
+    ref = tmp_path / "reference.wav"
+    sf.write(str(ref), librosa.effects.pitch_shift(s.audio, sr=s.sample_rate, n_steps=4.0), s.sample_rate)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.goto(served[0], wait_until="load")
+            page.get_by_role("tab", name="Voices").click()
+            page.get_by_text("Clone a voice from a recording").wait_for(timeout=30_000)
+            page.locator("#voice-reference input[type=file]").set_input_files(str(ref))
+            page.get_by_label("Voice name").fill("keeper")
+            page.get_by_label("Consent statement (required)").fill("The test suite made this voice from Piper")
+            page.wait_for_timeout(1500)  # the upload finishes
+            page.get_by_role("button", name="Create voice").click()
+            page.get_by_text("Created voice keeper").wait_for(timeout=120_000)
+            shot = tmp_path / "voices.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            shutil.copy(shot, Path(tempfile.gettempdir()) / "studio-ui-voices.png")  # for a person to look at
+        finally:
+            browser.close()

@@ -153,6 +153,42 @@ class StudioApp:
 
         return self._run(request, progress, job)
 
+    # ---- voices ---------------------------------------------------------------------------------------------
+    def voices_markdown(self) -> str:
+        voices = self.studio.list_voices()
+        if not voices:
+            return "No cloned voices yet. The bundled voice is called **base**."
+        return "\n".join(f"- {v.summary()}" for v in voices)
+
+    def _voice_choices(self, selected: str = "base"):
+        names = self.studio.voices()
+        value = selected if selected in names else names[0]
+        return [gr.update(choices=names, value=value), gr.update(choices=names, value=value)]
+
+    def create_voice(self, reference, name, consent, engine, request: gr.Request, progress=gr.Progress()):
+        """reference recording + name + consent -> (status, voices list, and the refreshed voice menus)."""
+        if not reference:
+            raise gr.Error("Upload or record the reference: 10 s to a few minutes of the speaker talking.")
+
+        def job(prog):
+            self._check_duration(reference, "reference recording")
+            v = self.studio.create_voice(reference, name=(name or "").strip(), consent=consent or "",
+                                         engine=engine or "knn", progress=prog)
+            return v
+
+        v = self._run(request, progress, job)
+        status = f"Created voice **{v.name}** ({v.speech_seconds:.1f} s of speech used)."
+        return (status, self.voices_markdown(), *self._voice_choices(v.name))
+
+    def delete_voice(self, name):
+        if not name or name == "base":
+            raise gr.Error("Choose a cloned voice to delete (the bundled base voice cannot be deleted).")
+        try:
+            self.studio.delete_voice(name)
+        except StudioError as e:
+            raise gr.Error(str(e)) from None
+        return (f"Deleted voice **{name}**.", self.voices_markdown(), *self._voice_choices())
+
     def detect_faces(self, face):
         """face file -> (gallery of numbered face crops, a note); index 0 is the largest face."""
         from ..face import detect_faces
@@ -221,7 +257,7 @@ class StudioApp:
                             run_audio = gr.Button("Lip-sync", variant="primary")
                         with gr.Tab("From text"):
                             text = gr.Textbox(label="Text to say", lines=3, value="Hello, I never said this.")
-                            voice = gr.Dropdown(voices, value=voices[0], label="Voice")
+                            voice = gr.Dropdown(voices, value=voices[0], label="Voice", allow_custom_value=True)
                             run_text = gr.Button("Say it", variant="primary")
                         cancel_btn = gr.Button("Cancel", variant="stop")
                         status = gr.Markdown()
@@ -244,15 +280,42 @@ class StudioApp:
                 cancel_btn.click(self.cancel, None, status, api_name="cancel")
                 del ev_audio, ev_text
             with gr.Tab("Voices"):
-                gr.Markdown("Voices available here: " + ", ".join(voices) + ". Cloning a new voice from a reference "
-                            "recording is not available in this version.")
+                gr.Markdown("Clone a voice from a recording of the speaker (10 s to a few minutes of clear speech, one "
+                            "speaker, no music), then use it by name here and in the Lip-sync tab. A consent statement "
+                            "(who agreed, and when) is required and is stored with the voice. The base voice and the "
+                            "cloned voices speak English.")
                 with gr.Row():
                     with gr.Column():
+                        ref_audio = gr.Audio(label="Reference (upload or record)", sources=["upload", "microphone"],
+                                             type="filepath", elem_id="voice-reference")
+                        new_name = gr.Textbox(label="Voice name", placeholder="anna")
+                        consent = gr.Textbox(label="Consent statement (required)",
+                                             placeholder="Anna Novak agreed on 2026-11-20 to have her voice cloned")
+                        voice_engine = gr.Dropdown(self.studio.voice_engines(), value="knn", label="Engine")
+                        create_btn = gr.Button("Create voice", variant="primary")
+                        voice_status = gr.Markdown()
+                    with gr.Column():
+                        voices_md = gr.Markdown(self.voices_markdown())
+                        with gr.Row():
+                            delete_name = gr.Dropdown(voices, value=voices[0], label="Voice to delete", allow_custom_value=True)
+                            delete_btn = gr.Button("Delete", variant="stop", size="sm")
                         preview_text = gr.Textbox(label="Speak this", value="Welcome back.", lines=2)
-                        preview_voice = gr.Dropdown(voices, value=voices[0], label="Voice")
+                        preview_voice = gr.Dropdown(voices, value=voices[0], label="Voice", allow_custom_value=True)
                         rate = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speaking rate")
                         speak_btn = gr.Button("Speak", variant="primary")
-                    preview_audio = gr.Audio(label="Speech", interactive=False, type="filepath")
+                        preview_audio = gr.Audio(label="Speech", interactive=False, type="filepath")
+                refreshed = [voice_status, voices_md, preview_voice, voice]
+                create_btn.click(self.create_voice, [ref_audio, new_name, consent, voice_engine], refreshed,
+                                 api_name="create_voice", concurrency_limit=HEAVY_CONCURRENCY,
+                                 concurrency_id="heavy").then(
+                    lambda: gr.update(choices=self.studio.voices()), None, delete_name, api_name=False)
+                delete_btn.click(self.delete_voice, [delete_name], refreshed, api_name="delete_voice").then(
+                    lambda: gr.update(choices=self.studio.voices(), value="base"), None, delete_name,
+                    api_name=False)
+                demo.load(self.voices_markdown, None, voices_md, api_name="list_voices")
+                # voices made in other sessions (or by the CLI) show up in the menus of a freshly opened page
+                demo.load(lambda: [gr.update(choices=self.studio.voices())] * 3, None,
+                          [preview_voice, voice, delete_name], api_name=False)
                 speak_btn.click(self.speak, [preview_text, preview_voice, rate], preview_audio, api_name="speak",
                                 concurrency_limit=2, concurrency_id="speak")
             with gr.Tab("Actor models"):

@@ -30,8 +30,25 @@ class SpeakOptions:
 
 
 def available_voices() -> list[str]:
-    """Voices `speak` accepts: the bundled base voice (cloned voice profiles are not available yet)."""
-    return [BASE_VOICE]
+    """Voices `speak` accepts: the bundled base voice and every saved voice profile."""
+    from .profiles import voice_names
+
+    return [BASE_VOICE, *voice_names()]
+
+
+def resolve_voice(voice):
+    """None/"base" -> None (the base voice); a name -> its saved profile; a VoiceProfile is used as it is."""
+    from .profiles import VoiceProfile, load_voice
+
+    if voice is None or isinstance(voice, VoiceProfile):
+        return voice
+    name = str(voice).strip()
+    if name in ("", BASE_VOICE):
+        return None
+    if "/" in name or "\\" in name or "." in name:
+        raise InputError(f"voice {name!r} looks like a file; make a voice from it first (`studio voice create "
+                         "--name NAME --from FILE --consent ...`, or Studio.create_voice) and use its name")
+    return load_voice(name)
 
 
 def _check_options(options: SpeakOptions) -> None:
@@ -65,24 +82,34 @@ def fit_duration(speech: Speech, seconds: float) -> Speech:
 
 
 def speak(text: str, *, voice=None, options: SpeakOptions = SpeakOptions(), progress=None) -> Speech:
-    """Speak ``text`` in ``voice`` (None or "base" = the bundled voice) with the given controls."""
+    """Speak ``text`` in ``voice`` (None or "base" = the bundled voice, a profile name or a VoiceProfile)."""
+    from .tts import check_language
+
     progress = Progress.of(progress)
     _check_options(options)
-    name = getattr(voice, "name", voice)
-    if name not in (None, BASE_VOICE):
-        raise InputError(
-            f"unknown voice {name!r}; available voices: {', '.join(available_voices())} "
-            "(voice cloning profiles are not available in this version)"
-        )
-    speech = synthesize(text, engine=options.engine, rate=options.rate, progress=progress)
+    check_language(text)
+    profile = resolve_voice(voice)
+    # a cloned voice also speaks at its speaker's pace (rate 1.0 = that pace)
+    base_rate = float(np.clip(options.rate * (profile.data.tempo if profile is not None else 1.0), 0.25, 4.0))
+    speech = synthesize(text, engine=options.engine, rate=base_rate, progress=progress)
     if options.duration is not None:
         # Piper's own length control gets close and sounds natural; the phase vocoder fixes the remainder
         first = speech.duration
         if abs(first / options.duration - 1) > 0.03:
-            rate = float(np.clip(options.rate * first / options.duration, 0.25, 4.0))
+            rate = float(np.clip(base_rate * first / options.duration, 0.25, 4.0))
             speech = synthesize(text, engine=options.engine, rate=rate, progress=progress)
         speech = fit_duration(speech, options.duration)
-    if options.pitch_semitones:
+    if profile is not None:
+        from .cloning import VOICE_CONVERTERS
+
+        # conversion keeps every frame in place, so phoneme timings and the fitted duration stay valid
+        progress.update("voice conversion", 0, 1)
+        converter = VOICE_CONVERTERS.create(profile.engine)
+        audio = converter.convert(speech.audio, speech.sample_rate, profile.data,
+                                  pitch_semitones=options.pitch_semitones)
+        speech = replace(speech, audio=audio)
+        progress.update("voice conversion", 1, 1)
+    elif options.pitch_semitones:
         import librosa
 
         shifted = librosa.effects.pitch_shift(speech.audio, sr=speech.sample_rate, n_steps=options.pitch_semitones)

@@ -58,6 +58,45 @@ def check_text(text: Optional[str]) -> str:
     return str(text).strip()
 
 
+# Frequent function words of languages written in the Latin script that the English base voice would mangle.
+_FUNCTION_WORDS = {
+    "English": {"the", "and", "of", "to", "is", "in", "it", "you", "that", "was", "for", "on", "are", "with", "i",
+                "this", "be", "have", "not", "my", "we", "a", "an", "your", "me", "what"},
+    "Spanish": {"el", "la", "los", "las", "que", "y", "de", "en", "es", "por", "para", "una", "con", "del", "se",
+                "no", "su", "al", "lo", "como", "pero", "muy", "gracias", "hola", "está", "usted"},
+    "French": {"le", "la", "les", "et", "est", "une", "des", "du", "que", "pas", "pour", "dans", "ce", "il",
+               "je", "vous", "nous", "avec", "sur", "mais", "bonjour", "merci", "c'est", "au"},
+    "German": {"der", "die", "das", "und", "ist", "nicht", "ein", "eine", "ich", "sie", "mit", "zu", "den",
+               "von", "auf", "für", "auch", "es", "wir", "danke", "guten", "ihr"},
+    "Italian": {"il", "che", "di", "e", "non", "una", "per", "sono", "della", "gli", "ciao", "grazie", "questo",
+                "anche", "ma", "con", "mi", "ti"},
+    "Portuguese": {"o", "os", "que", "não", "uma", "para", "com", "do", "da", "em", "obrigado", "você", "é",
+                   "mas", "muito", "ao"},
+}
+
+
+def check_language(text: str, language: str = "English") -> None:
+    """Refuse text that is clearly not English: letters of another script, or a sentence made of another
+    language's function words. (The bundled base voice speaks English only.)"""
+    import unicodedata
+
+    letters = [c for c in text if c.isalpha()]
+    if letters:
+        foreign = [c for c in letters if not unicodedata.name(c, "").startswith("LATIN")]
+        if len(foreign) > 0.2 * len(letters):
+            script = unicodedata.name(foreign[0], "unknown").split(" ")[0].title()
+            raise InputError(f"the text is written in the {script} script, but the voice speaks {language} only; "
+                             "translate the text first or give English text")
+    words = [w.strip(".,;:!?¿¡\"()'«»") for w in text.lower().split()]
+    words = [w for w in words if w]
+    if len(words) >= 3:
+        counts = {lang: sum(w in vocab for w in words) for lang, vocab in _FUNCTION_WORDS.items()}
+        best = max(counts, key=counts.get)
+        if best != language and counts[best] >= max(2, 0.25 * len(words)) and counts[language] < counts[best] / 2:
+            raise InputError(f"the text looks like {best}, but the voice speaks {language} only; translate the "
+                             "text first or give English text")
+
+
 _piper_lock = threading.Lock()  # onnxruntime sessions are thread-safe, but loading/patching is not
 
 
