@@ -13,6 +13,10 @@ SUDO=""
 
 apt_packages=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_packages+=(ffmpeg)
+# pyworld (the voice-cloning vocoder) is built from source: it needs a C++ compiler and Python's headers
+command -v g++ >/dev/null || apt_packages+=(g++)
+"${PYTHON:-python3}" -c "import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" \
+  2>/dev/null || apt_packages+=(python3-dev)
 if [ "$want_browser" = 1 ]; then
   [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
   [ -x /usr/bin/chromedriver ] || apt_packages+=(chromium-driver)

@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
     p.add_argument("--steps", type=int, help="generator steps (overrides the preset)")
     p.add_argument("--expert-steps", type=int, help="sync expert steps (overrides the preset)")
+    p.add_argument("--gan-weight", type=float,
+                   help="add the visual-quality GAN loss with this weight (0.07 in the published recipe; default off)")
     p.add_argument("--init", help="fine-tune from this generator checkpoint (e.g. wav2lip.pth, with --img-size 96)")
 
     sub.add_parser("models", help="list trained actor models")

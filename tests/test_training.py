@@ -92,6 +92,63 @@ def test_training_lowers_the_loss_and_resumes_exactly(generated_footage, tmp_pat
     assert loaded.kind == "wav2lip" and loaded.meta["step"] == t.gen_step
 
 
+def test_optional_gan_term_trains_a_discriminator_and_resumes(generated_footage, tmp_path):
+    import torch
+
+    from studio.checkpoints import load_checkpoint
+    from studio.lipsync.training.dataset import prepare_dataset
+    from studio.lipsync.training.sampler import WindowSampler
+    from studio.lipsync.training.train import TrainConfig, Trainer
+
+    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+
+    def make():
+        cfg = TrainConfig.preset("debug", expert_steps=2, generator_steps=40, eval_every=1000, sync_warmup=0,
+                                 gan_weight=0.07)
+        return Trainer(tmp_path / "gan", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1),
+                       "cpu")
+
+    t = make()
+    steps = [t.generator_train_step() for _ in range(30)]
+    assert all({"gan", "disc"} <= set(s) for s in steps)
+    assert np.median([s["disc"] for s in steps[-5:]]) < np.median([s["disc"] for s in steps[:5]])  # it learns
+    first_l1, last_l1 = np.mean([s["l1"] for s in steps[:5]]), np.mean([s["l1"] for s in steps[-5:]])
+    assert last_l1 < first_l1
+    t.save()
+    assert load_checkpoint(tmp_path / "gan" / "disc.pt").kind == "disc"
+    assert load_checkpoint(tmp_path / "gan" / "model.pt").meta["train_config"]["gan_weight"] == 0.07
+    a, b = make(), make()
+    for x in (a, b):
+        x.load_state_dict(torch.load(tmp_path / "gan" / "state.pt", weights_only=False))
+    assert a.generator_train_step() == b.generator_train_step()
+
+
+def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
+    """Fine-tuning starts from a generator file in the published format ({"state_dict": {"module.*": ...}}); a
+    randomly initialised one stands in for the real weights, which cannot be had offline."""
+    import torch
+
+    from studio.lipsync.training.dataset import prepare_dataset
+    from studio.lipsync.training.sampler import WindowSampler
+    from studio.lipsync.training.train import TrainConfig, Trainer
+    from studio.lipsync.wav2lip.models import Wav2Lip
+
+    torch.manual_seed(5)
+    source = Wav2Lip(96, 1.0)
+    official = tmp_path / "wav2lip.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}, "global_step": 1},
+               official)
+    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    cfg = TrainConfig.preset("debug", width=1.0, eval_every=1000)
+    t = Trainer(tmp_path / "ft", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1), "cpu",
+                init_generator=str(official))
+    for k, v in source.state_dict().items():
+        assert torch.equal(t.generator.state_dict()[k], v)
+    with pytest.raises(InputError, match="does not match"):
+        Trainer(tmp_path / "ft2", TrainConfig.preset("debug", eval_every=1000), WindowSampler(info.train_clips),
+                WindowSampler(info.val_clips, seed=1), "cpu", init_generator=str(official))
+
+
 def test_train_service_resume_and_models_list(generated_footage, tmp_path):
     from studio.lipsync.training.service import TrainOptions, list_models, train
 

@@ -36,6 +36,7 @@ class TrainOptions:
     img_size: Optional[int] = None
     steps: Optional[int] = None  # generator steps (overrides the preset)
     expert_steps: Optional[int] = None
+    gan_weight: Optional[float] = None  # visual-quality GAN loss weight (overrides the preset; 0 = off)
     resume: bool = False
     init: Optional[str] = None  # fine-tune from this generator checkpoint
     footage_minutes: Optional[float] = None  # use at most this much footage
@@ -100,7 +101,10 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         device_kind = resolve_device(options.device)
         preset = options.preset or ("gpu" if device_kind.startswith("cuda") else "cpu")
         overrides = {k: v for k, v in dict(img_size=options.img_size, generator_steps=options.steps,
-                                           expert_steps=options.expert_steps).items() if v is not None}
+                                           expert_steps=options.expert_steps,
+                                           gan_weight=options.gan_weight).items() if v is not None}
+        if not 0 <= overrides.get("gan_weight", 0) < 0.5:
+            raise InputError("--gan-weight must be between 0 (off) and 0.5; the published recipe uses 0.07")
         config = TrainConfig.preset(preset, **overrides)
     device = resolve_device(options.device)
     data = prepare_dataset(footage, img_size=config.img_size, max_minutes=footage_minutes, progress=progress)
@@ -144,7 +148,7 @@ def list_models() -> list[ModelInfo]:
 def options_from_cli(args) -> TrainOptions:
     return TrainOptions(name=args.name, footage=tuple(args.footage or ()), minutes=args.minutes, device=args.device,
                         preset=args.preset, img_size=args.img_size, steps=args.steps,
-                        expert_steps=args.expert_steps, resume=args.resume,
+                        expert_steps=args.expert_steps, resume=args.resume, gan_weight=args.gan_weight,
                         init=args.init)
 
 

@@ -1,8 +1,9 @@
 """Training an actor model: the sync expert first, then the generator against the frozen expert.
 
 Follows the published recipe as a starting point: expert = BCE on the cosine similarity of synced vs shifted
-windows; generator = (1 - s) * L1 + s * sync loss (s ramps from 0 to ``sync_weight`` after a warm-up), Adam
-lr 1e-4, betas (0.5, 0.999). Runs stop after a time budget or step count with a full checkpoint (models,
+windows; generator = (1 - s - g) * L1 + s * sync loss + g * visual-quality GAN loss (s and g join after a warm-up;
+g = ``gan_weight`` is optional, 0 = off; the published recipe uses s = 0.03, g = 0.07), Adam lr 1e-4, betas
+(0.5, 0.999); the discriminator (lower-half real/fake, BCE) trains alongside the generator when g > 0. Runs stop after a time budget or step count with a full checkpoint (models,
 optimisers, step counters, sampler RNG) and resume exactly from it, on this machine or another.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ class TrainConfig:
     sync_warmup: int = 1000  # generator steps on L1 alone before the sync loss joins
     eval_every: int = 250
     seed: int = 0
+    gan_weight: float = 0.0  # visual-quality discriminator loss weight (0 = off; 0.07 in the published recipe)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "TrainConfig":
@@ -91,6 +93,12 @@ class Trainer:
         betas = (0.5, 0.999)
         self.opt_expert = torch.optim.Adam(self.expert.parameters(), lr=config.lr, betas=betas)
         self.opt_gen = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.disc = self.opt_disc = None
+        if config.gan_weight > 0:
+            from ..wav2lip.models import Wav2LipDiscQual
+
+            self.disc = Wav2LipDiscQual(config.img_size, config.width).to(self.device)
+            self.opt_disc = torch.optim.Adam(self.disc.parameters(), lr=config.lr, betas=betas)
         self.expert_step = self.gen_step = 0
         self.metrics: dict = {}
         self.meta = dict(meta or {})
@@ -113,10 +121,13 @@ class Trainer:
     def state_dict(self) -> dict:
         import torch
 
-        return dict(config=asdict(self.config), expert=self.expert.state_dict(), generator=self.generator.state_dict(),
-                    opt_expert=self.opt_expert.state_dict(), opt_gen=self.opt_gen.state_dict(),
-                    expert_step=self.expert_step, gen_step=self.gen_step, metrics=self.metrics, meta=self.meta,
-                    sampler=self.train.state(), torch_rng=torch.get_rng_state())
+        state = dict(config=asdict(self.config), expert=self.expert.state_dict(), generator=self.generator.state_dict(),
+                     opt_expert=self.opt_expert.state_dict(), opt_gen=self.opt_gen.state_dict(),
+                     expert_step=self.expert_step, gen_step=self.gen_step, metrics=self.metrics, meta=self.meta,
+                     sampler=self.train.state(), torch_rng=torch.get_rng_state())
+        if self.disc is not None:
+            state.update(disc=self.disc.state_dict(), opt_disc=self.opt_disc.state_dict())
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         import torch
@@ -125,6 +136,9 @@ class Trainer:
         self.generator.load_state_dict(state["generator"])
         self.opt_expert.load_state_dict(state["opt_expert"])
         self.opt_gen.load_state_dict(state["opt_gen"])
+        if self.disc is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self.opt_disc.load_state_dict(state["opt_disc"])
         self.expert_step, self.gen_step = state["expert_step"], state["gen_step"]
         self.metrics, self.meta = dict(state["metrics"]), dict(state["meta"])
         self.train.set_state(state["sampler"])
@@ -148,6 +162,9 @@ class Trainer:
                         state_dict=self.generator.state_dict(), meta=meta, half=True)
         save_checkpoint(self.folder / "expert.pt", kind="syncnet", arch=self.expert.config,
                         state_dict=self.expert.state_dict(), meta=meta, half=True)
+        if self.disc is not None:
+            save_checkpoint(self.folder / "disc.pt", kind="disc", arch=self.disc.config,
+                            state_dict=self.disc.state_dict(), meta=meta, half=True)
 
     def _log(self, record: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -192,12 +209,42 @@ class Trainer:
                         torch.ones(len(pred), 1, device=pred.device))
         else:
             sync = torch.zeros((), device=pred.device)
-        loss = (1 - sw) * l1 + sw * sync
+        gw = self.gan_weight()
+        if gw > 0:  # the generator wants the discriminator to call its faces real
+            for p in self.disc.parameters():
+                p.requires_grad_(False)
+            with torch.autocast(**self.autocast):
+                fake_score = self.disc(pred)
+            gan = _bce(fake_score, torch.ones_like(fake_score))
+        else:
+            gan = torch.zeros((), device=pred.device)
+        loss = (1 - sw - gw) * l1 + sw * sync + gw * gan
         self.opt_gen.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_gen.step()
         self.gen_step += 1
-        return dict(l1=float(l1), sync=float(sync), loss=float(loss))
+        out = dict(l1=float(l1), sync=float(sync), loss=float(loss))
+        if self.disc is not None:
+            out.update(gan=float(gan), disc=self.disc_train_step(pred.detach(), gt))
+        return out
+
+    def gan_weight(self) -> float:
+        return self.config.gan_weight if self.gen_step >= self.config.sync_warmup else 0.0
+
+    def disc_train_step(self, fake, real) -> float:
+        """One discriminator update: real lower halves -> 1, generated ones -> 0."""
+        import torch
+
+        self.disc.train()
+        for p in self.disc.parameters():
+            p.requires_grad_(True)
+        with torch.autocast(**self.autocast):
+            real_score, fake_score = self.disc(real), self.disc(fake)
+        loss = _bce(real_score, torch.ones_like(real_score)) + _bce(fake_score, torch.zeros_like(fake_score))
+        self.opt_disc.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_disc.step()
+        return float(loss)
 
     def evaluate(self, batches: int = 4) -> dict:
         """Validation on held-out clips with a fixed seed: expert loss and accuracy, generator L1 and sync loss."""
