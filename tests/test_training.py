@@ -144,6 +144,14 @@ def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
                 init_generator=str(official))
     for k, v in source.state_dict().items():
         assert torch.equal(t.generator.state_dict()[k], v)
+    # the service takes the architecture from the starting checkpoint
+    from studio.lipsync.training.service import TrainOptions, train
+
+    result = train(TrainOptions(name="ft", footage=(str(generated_footage),), device="cpu", preset="debug",
+                                init=str(official)))
+    from studio.checkpoints import load_checkpoint
+
+    assert load_checkpoint(result.folder / "model.pt").arch["width"] == 1.0
     with pytest.raises(InputError, match="does not match"):
         Trainer(tmp_path / "ft2", TrainConfig.preset("debug", eval_every=1000), WindowSampler(info.train_clips),
                 WindowSampler(info.val_clips, seed=1), "cpu", init_generator=str(official))
@@ -153,7 +161,9 @@ def test_train_service_resume_and_models_list(generated_footage, tmp_path):
     from studio.lipsync.training.service import TrainOptions, list_models, train
 
     opts = TrainOptions(name="actor", footage=(str(generated_footage),), device="cpu", preset="debug")
-    first = train(opts)
+    stages = []
+    first = train(opts, progress=lambda stage, done, total: stages.append(stage))
+    assert any("val: expert acc" in s and "L1" in s for s in stages)  # validation numbers while it trains
     assert first.expert_step == 4 and first.generator_step == 4
     with pytest.raises(InputError, match="already exists"):
         train(opts)

@@ -103,6 +103,14 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         overrides = {k: v for k, v in dict(img_size=options.img_size, generator_steps=options.steps,
                                            expert_steps=options.expert_steps,
                                            gan_weight=options.gan_weight).items() if v is not None}
+        if options.init:  # fine-tuning keeps the architecture of the starting checkpoint (official: 96 px, width 1)
+            from ...checkpoints import build_model, load_checkpoint
+
+            arch = build_model(load_checkpoint(options.init)).config
+            if options.img_size is not None and options.img_size != arch["img_size"]:
+                raise InputError(f"{options.init} is a {arch['img_size']} px model; drop --img-size or give "
+                                 f"--img-size {arch['img_size']} to fine-tune it")
+            overrides.update(img_size=arch["img_size"], width=arch["width"])
         if not 0 <= overrides.get("gan_weight", 0) < 0.5:
             raise InputError("--gan-weight must be between 0 (off) and 0.5; the published recipe uses 0.07")
         config = TrainConfig.preset(preset, **overrides)

@@ -272,6 +272,15 @@ class Trainer:
         return dict(val_expert_loss=exp_loss / batches, val_expert_acc=acc / batches, val_l1=l1 / batches,
                     val_sync_loss=sync / batches)
 
+    def stage_label(self) -> str:
+        """The progress stage, with the latest validation numbers once there are some (shown live in the CLI bar
+        and the app's progress bar)."""
+        m = self.metrics
+        if not m:
+            return "training"
+        return (f"training · val: expert acc {m['val_expert_acc']:.2f}, L1 {m['val_l1']:.4f}, "
+                f"sync loss {m['val_sync_loss']:.3f}")
+
     def run(self, minutes: Optional[float] = None, progress: Progress | None = None) -> dict:
         """Train until both phases are done or ``minutes`` have passed; saves a checkpoint at the end."""
         progress = Progress.of(progress)
@@ -293,7 +302,7 @@ class Trainer:
                 if step % cfg.eval_every == 0 or step == total:
                     self.metrics = self.evaluate()
                     self._log(dict(expert_step=self.expert_step, gen_step=self.gen_step, **last, **self.metrics))
-                progress.update("training", step, total)
+                progress.update(self.stage_label(), step, total)
         finally:
             self.save()
         return dict(last, **self.metrics)
