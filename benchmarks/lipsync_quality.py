@@ -153,7 +153,10 @@ def main() -> int:
     if args.expert:
         from studio.checkpoints import build_model, load_checkpoint
 
-        expert = build_model(load_checkpoint(args.expert))
+        loaded = load_checkpoint(args.expert)
+        if loaded.kind != "syncnet":
+            ap.error(f"--expert {args.expert} is a {loaded.kind} checkpoint; give a sync expert (a model's expert.pt)")
+        expert = build_model(loaded)
     rows = []
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="studio-lsq-") as tmp:
