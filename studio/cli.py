@@ -187,8 +187,7 @@ def _run(args) -> int:
         from .lipsync.base import ENGINES
         from .lipsync import engines as _  # noqa: F401
 
-        for name in ENGINES.names():
-            print(f"{name}: {ENGINES.entry(name).description}")
+        _print_registry(ENGINES)
         return 0
 
     studio = Studio(device=args.device)
@@ -218,13 +217,14 @@ def _run(args) -> int:
         else:
             from .voice.cloning import VOICE_CONVERTERS
 
-            for name in VOICE_CONVERTERS.names():
-                print(f"{name}: {VOICE_CONVERTERS.entry(name).description}")
+            _print_registry(VOICE_CONVERTERS)
         return 0
+
+    from .voice.service import looks_like_file
 
     callback, close = _progress_bar()
     try:
-        if getattr(args, "voice", None) and _looks_like_file(args.voice):
+        if getattr(args, "voice", None) and (looks_like_file(args.voice) or Path(args.voice).exists()):
             # a reference recording given directly: an unsaved voice for this job only (consent still required)
             args.voice = studio.create_voice(args.voice, consent=args.consent, progress=callback)
         if args.command == "voice":
@@ -253,8 +253,9 @@ def _run(args) -> int:
     return 0
 
 
-def _looks_like_file(voice: str) -> bool:
-    return any(c in voice for c in "./\\") or Path(voice).exists()
+def _print_registry(registry) -> None:
+    for name in registry.names():
+        print(f"{name}: {registry.entry(name).description}")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

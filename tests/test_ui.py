@@ -37,6 +37,14 @@ def client(served):
     return Client(served[0], verbose=False)
 
 
+def _launch_chromium(playwright):
+    """Debian's Chromium, headless, with nothing reaching out to the network."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True,
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+
+
 def _video_path(value) -> str:
     return value["video"] if isinstance(value, dict) else value
 
@@ -93,10 +101,7 @@ def test_browser_runs_the_example_by_clicking(served, tmp_path):
 
     url = served[0]
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = _launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(url, wait_until="load")
@@ -175,10 +180,7 @@ def test_browser_creates_a_voice_in_the_voices_tab(served, tmp_path):
     ref = tmp_path / "reference.wav"
     sf.write(str(ref), librosa.effects.pitch_shift(s.audio, sr=s.sample_rate, n_steps=4.0), s.sample_rate)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = _launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.goto(served[0], wait_until="load")

@@ -1,8 +1,6 @@
 """Voice profiles and cloning: creation, conversion, controls, and every bad input of the issue."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf

@@ -47,18 +47,17 @@ class ConversionData:
     key_std: np.ndarray
     target_f0: tuple[float, float]  # log-F0 mean, std of the speaker
     base_f0: tuple[float, float]  # the same for the base voice saying the reference's words
-    ap_deltas: np.ndarray  # (pairs, bands) float32 aperiodicity difference (breathiness)
     tempo: float = 1.0  # the speaker's speaking rate relative to the base voice (same words, speech time)
 
     def to_arrays(self) -> dict:
         return dict(keys=self.keys, deltas=self.deltas, key_mean=self.key_mean, key_std=self.key_std,
-                    target_f0=np.array(self.target_f0), base_f0=np.array(self.base_f0), ap_deltas=self.ap_deltas,
+                    target_f0=np.array(self.target_f0), base_f0=np.array(self.base_f0),
                     tempo=np.array(self.tempo))
 
     @classmethod
     def from_arrays(cls, a) -> "ConversionData":
         return cls(a["keys"], a["deltas"], a["key_mean"], a["key_std"], tuple(map(float, a["target_f0"])),
-                   tuple(map(float, a["base_f0"])), a["ap_deltas"], float(a["tempo"]))
+                   tuple(map(float, a["base_f0"])), float(a["tempo"]))
 
 
 class VoiceConverter(Protocol):
@@ -104,12 +103,9 @@ def aligned_pairs(base: np.ndarray, speaker: np.ndarray) -> tuple[np.ndarray, np
 class KnnEnvelopeConverter:
     """Parallel kNN envelope conversion (see the module docstring); ``neighbours=None`` = the "global" engine."""
 
-    def __init__(self, neighbours: int | None = 32, name: str = "knn", strength: float = 1.0,
-                 aperiodicity: bool = False):
+    def __init__(self, neighbours: int | None = 32, name: str = "knn"):
         self.neighbours = neighbours
         self.name = name
-        self.strength = strength
-        self.aperiodicity = aperiodicity
 
     # ---- creation ---------------------------------------------------------------------------------------------
     def prepare(self, reference: np.ndarray, sample_rate: int, *, progress: Progress) -> tuple[ConversionData, dict]:
@@ -122,7 +118,7 @@ class KnnEnvelopeConverter:
         if not segments:
             raise InputError("no words could be recognised in the reference; give clear English speech of one "
                              "speaker (the bundled recogniser and base voice are English)")
-        keys, deltas, ap_deltas, f0_speaker, f0_base = [], [], [], [], []
+        keys, deltas, f0_speaker, f0_base = [], [], [], []
         speech_time = [0.0, 0.0]  # speaker, base: voiced frames of the same words (robust to background noise)
         for k, seg in enumerate(segments):
             progress.update("aligning the reference with the base voice", k, len(segments))
@@ -139,7 +135,6 @@ class KnnEnvelopeConverter:
             d = fs.envelope[j] - fb.envelope[i]
             d[:, 0] = 0.0  # loudness is matched separately; the energy term would also lift silences
             deltas.append(d)
-            ap_deltas.append(fs.aperiodicity[j] - fb.aperiodicity[i])
             speech_time[0] += fs.voiced.sum()
             speech_time[1] += fb.voiced.sum()
             f0_speaker.append(fs.f0[fs.loud])
@@ -155,30 +150,26 @@ class KnnEnvelopeConverter:
                               mean.astype(np.float32), std.astype(np.float32),
                               world.log_f0_stats(np.concatenate(f0_speaker)),
                               world.log_f0_stats(np.concatenate(f0_base)),
-                              np.concatenate(ap_deltas).astype(np.float32),
                               float(np.clip(speech_time[1] / max(1.0, speech_time[0]), 0.7, 1.4)))
         facts = {"aligned_frames": int(pairs), "transcript": " ".join(s.text for s in segments),
                  "pitch_hz": round(float(np.exp(data.target_f0[0])), 1), "tempo": round(data.tempo, 3)}
         return data, facts
 
     # ---- synthesis --------------------------------------------------------------------------------------------
-    def _deltas(self, keys: np.ndarray, data: ConversionData) -> tuple[np.ndarray, np.ndarray]:
-        """Mean envelope and aperiodicity deltas of each frame's k nearest keys."""
+    def _delta(self, keys: np.ndarray, data: ConversionData) -> np.ndarray:
+        """The mean envelope delta of each frame's k nearest keys."""
         n = len(keys)
         if self.neighbours is None or self.neighbours >= len(data.deltas):
-            return (np.broadcast_to(data.deltas.mean(axis=0), (n, data.deltas.shape[1])),
-                    np.broadcast_to(data.ap_deltas.mean(axis=0), (n, data.ap_deltas.shape[1])))
+            return np.broadcast_to(data.deltas.mean(axis=0), (n, data.deltas.shape[1]))
         bank = data.keys.astype(np.float32)
         bank_sq = np.einsum("ij,ij->i", bank, bank)
         k = self.neighbours
-        env = np.empty((n, data.deltas.shape[1]), np.float32)
-        ap = np.empty((n, data.ap_deltas.shape[1]), np.float32)
+        out = np.empty((n, data.deltas.shape[1]), np.float32)
         for s in range(0, n, 512):  # bounded memory for long lines
             d2 = bank_sq[None, :] - 2.0 * keys[s:s + 512] @ bank.T
             idx = np.argpartition(d2, k, axis=1)[:, :k]
-            env[s:s + 512] = data.deltas[idx].mean(axis=1)
-            ap[s:s + 512] = data.ap_deltas[idx].mean(axis=1)
-        return env, ap
+            out[s:s + 512] = data.deltas[idx].mean(axis=1)
+        return out
 
     def convert(self, audio: np.ndarray, sample_rate: int, data: ConversionData, *,
                 pitch_semitones: float = 0.0) -> np.ndarray:
@@ -187,16 +178,12 @@ class KnnEnvelopeConverter:
             return audio.astype(np.float32)
         frames = world.analyse(x)
         keys = (world.with_context(frames.envelope) - data.key_mean) / data.key_std
-        env_delta, ap_delta = self._deltas(keys.astype(np.float32), data)
-        envelope = frames.envelope + self.strength * env_delta
-        aperiodicity = frames.aperiodicity
-        if self.aperiodicity:
-            aperiodicity = np.minimum(aperiodicity + ap_delta, 0.0)  # coded aperiodicity is in dB, at most 0
+        envelope = frames.envelope + self._delta(keys.astype(np.float32), data)
         f0 = np.zeros_like(frames.f0)
         v = frames.voiced
         (mt, st), (mb, sb) = data.target_f0, data.base_f0
         f0[v] = np.exp((np.log(frames.f0[v]) - mb) / sb * st + mt + pitch_semitones * np.log(2) / 12)
-        y = world.synthesize(f0, envelope, aperiodicity)
+        y = world.synthesize(f0, envelope, frames.aperiodicity)
         y = np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
         rms_in, rms_out = np.sqrt(np.mean(x ** 2)), np.sqrt(np.mean(y ** 2)) + 1e-9
         y = y * (rms_in / rms_out)

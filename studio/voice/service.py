@@ -36,6 +36,11 @@ def available_voices() -> list[str]:
     return [BASE_VOICE, *voice_names()]
 
 
+def looks_like_file(voice: str) -> bool:
+    """Voice names cannot hold '.', '/' or '\\'; a value that does is a path to a reference recording."""
+    return any(c in voice for c in "./\\")
+
+
 def resolve_voice(voice):
     """None/"base" -> None (the base voice); a name -> its saved profile; a VoiceProfile is used as it is."""
     from .profiles import VoiceProfile, load_voice
@@ -45,7 +50,7 @@ def resolve_voice(voice):
     name = str(voice).strip()
     if name in ("", BASE_VOICE):
         return None
-    if "/" in name or "\\" in name or "." in name:
+    if looks_like_file(name):
         raise InputError(f"voice {name!r} looks like a file; make a voice from it first (`studio voice create "
                          "--name NAME --from FILE --consent ...`, or Studio.create_voice) and use its name")
     return load_voice(name)

@@ -45,16 +45,13 @@ class WorldFrames:
         return energy > energy.max() - SILENCE_DB if len(energy) else np.zeros(0, bool)
 
 
-def analyse(audio: np.ndarray, sample_rate: int = WORK_RATE, *, robust_f0: bool = False) -> WorldFrames:
-    """WORLD features. ``robust_f0`` uses Harvest (about 10x slower than DIO, much better on real, noisy
-    recordings such as references); the base voice's clean speech is analysed with DIO."""
+def analyse(audio: np.ndarray, sample_rate: int = WORK_RATE) -> WorldFrames:
+    """WORLD features, F0 by DIO + StoneMask. (Harvest was tried for references: no gain, 10x slower; the base
+    voice and the reference must be analysed alike for the pitch mapping to hold.)"""
     pw = _pyworld()
     x = np.ascontiguousarray(audio, dtype=np.float64)
-    if robust_f0:
-        f0, t = pw.harvest(x, sample_rate, frame_period=FRAME_MS)
-    else:
-        f0, t = pw.dio(x, sample_rate, frame_period=FRAME_MS)
-        f0 = pw.stonemask(x, f0, t, sample_rate)
+    f0, t = pw.dio(x, sample_rate, frame_period=FRAME_MS)
+    f0 = pw.stonemask(x, f0, t, sample_rate)
     sp = pw.cheaptrick(x, f0, t, sample_rate)
     ap = pw.d4c(x, f0, t, sample_rate)
     return WorldFrames(f0, pw.code_spectral_envelope(sp, sample_rate, ENVELOPE_DIMS),
