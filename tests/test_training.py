@@ -123,6 +123,48 @@ def test_optional_gan_term_trains_a_discriminator_and_resumes(generated_footage,
     assert a.generator_train_step() == b.generator_train_step()
 
 
+def test_learning_rate_schedule():
+    from studio.lipsync.training.train import TrainConfig
+
+    published = TrainConfig()
+    assert published.lr_at(0, 100) == published.lr_at(100, 100) == 1e-4  # constant, as published
+    cpu = TrainConfig.preset("cpu")
+    assert cpu.lr_at(0, 4000) == pytest.approx(1e-3) and cpu.lr_at(4000, 4000) == pytest.approx(1e-4)
+    assert cpu.lr_at(2000, 4000) == pytest.approx(5.5e-4)  # cosine: half way at the midpoint
+    assert cpu.lr_at(9000, 4000) == pytest.approx(1e-4)  # steps past the schedule (a longer resumed run) stay low
+    assert all(cpu.lr_at(s, 4000) >= cpu.lr_at(s + 1, 4000) for s in range(0, 4000, 97))
+
+
+def test_expert_with_shifted_negatives(generated_footage, tmp_path):
+    import torch
+
+    from studio.lipsync.training.dataset import prepare_dataset
+    from studio.lipsync.training.sampler import T, WindowSampler
+    from studio.lipsync.training.train import TrainConfig, Trainer
+
+    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    sampler = WindowSampler(info.train_clips, seed=3)
+    state = sampler.state()
+    mel, faces = sampler.sync_contrast_batch(6, negatives=3)
+    assert mel.shape == (6, 4, 1, 80, 16) and faces.shape == (6, 15, 48, 96)
+    sampler.set_state(state)  # replay the draws: the first audio window is the synced one, the others >= T away
+    idx, t, _ = sampler._draw(6)
+    far = np.stack([sampler._far(sampler.n_usable[idx], t) for _ in range(3)], axis=1)
+    assert (np.abs(far - t[:, None]) >= T).all()
+    assert torch.equal(mel[:, :1, 0], sampler._mels(idx, t[:, None]))
+    assert torch.equal(mel[:, 1:, 0], sampler._mels(idx, far))
+
+    cfg = TrainConfig.preset("debug", expert_steps=10, generator_steps=2, expert_negatives=3, lr_final=1e-5)
+    trainer = Trainer(tmp_path / "run", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1),
+                      "cpu")
+    before = [p.detach().clone() for p in trainer.expert.parameters()]
+    losses = [trainer.expert_train_step() for _ in range(4)]
+    assert all(np.isfinite(losses)) and trainer.expert_step == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.expert.parameters()))  # it trained
+    # the optimiser follows the schedule: the lr of the last step taken
+    assert trainer.opt_expert.param_groups[0]["lr"] == pytest.approx(cfg.lr_at(3, cfg.expert_steps))
+
+
 def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
     """Fine-tuning starts from a generator file in the published format ({"state_dict": {"module.*": ...}}); a
     randomly initialised one stands in for the real weights, which cannot be had offline."""

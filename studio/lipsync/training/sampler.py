@@ -92,16 +92,20 @@ class WindowSampler:
         idx = self.rng.integers(len(self.index), size=batch)
         n = self.n_usable[idx]
         t = (self.rng.random(batch) * (n - T + 1)).astype(int)
+        return idx, t, self._far(n, t)
+
+    def _far(self, n, t):
+        """A window start at least T frames from each of t, in clips of n usable frames."""
         far = t.copy()
-        todo = np.ones(batch, bool)
+        todo = np.ones(len(t), bool)
         for _ in range(16):  # rejection sampling, vectorised; clips are >= 3T frames so this ends quickly
-            cand = (self.rng.random(batch) * (n - T + 1)).astype(int)
+            cand = (self.rng.random(len(t)) * (n - T + 1)).astype(int)
             ok = todo & (np.abs(cand - t) >= T)
             far[ok] = cand[ok]
             todo &= ~ok
             if not todo.any():
                 break
-        return idx, t, far
+        return far
 
     def _windows(self, idx, starts):
         """(B, 3, T, S, S) float frames for window starts of the given clips, gathered in one indexing op."""
@@ -130,6 +134,16 @@ class WindowSampler:
         mels = self._mels(idx, audio_at[:, None])  # (B, 1, 80, 16)
         labels = torch.from_numpy(synced.astype(np.float32)).to(self.device).unsqueeze(1)
         return mels, faces, labels
+
+    def sync_contrast_batch(self, batch: int, negatives: int):
+        """(mel (B, 1+K, 1, 80, 16), faces (B, 15, S/2, S)): each video window with its own audio window first,
+        then K audio windows from at least T frames away in the same clip (the expert's hard negatives)."""
+        idx, t, _ = self._draw(batch)
+        n = self.n_usable[idx]
+        starts = np.stack([t] + [self._far(n, t) for _ in range(negatives)], axis=1)  # (B, 1+K)
+        window = self._windows(idx, t)[:, :, :, self.size // 2:]
+        faces = window.permute(0, 2, 1, 3, 4).reshape(batch, 3 * T, self.size // 2, self.size)
+        return self._mels(idx, starts)[:, :, None], faces
 
     def gen_batch(self, batch: int):
         """(indiv_mels (B,T,1,80,16), inputs (B,6,T,S,S), target (B,3,T,S,S), mel (B,1,80,16))."""

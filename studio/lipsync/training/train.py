@@ -3,12 +3,15 @@
 Follows the published recipe as a starting point: expert = BCE on the cosine similarity of synced vs shifted
 windows; generator = (1 - s - g) * L1 + s * sync loss + g * visual-quality GAN loss (s and g join after a warm-up;
 g = ``gan_weight`` is optional, 0 = off; the published recipe uses s = 0.03, g = 0.07), Adam lr 1e-4, betas
-(0.5, 0.999); the discriminator (lower-half real/fake, BCE) trains alongside the generator when g > 0. Runs stop after a time budget or step count with a full checkpoint (models,
-optimisers, step counters, sampler RNG) and resume exactly from it, on this machine or another.
+(0.5, 0.999); the discriminator (lower-half real/fake, BCE) trains alongside the generator when g > 0. The compact
+``cpu`` preset departs from it where a 2-core CPU measured better: lr 1e-3 with cosine decay, and an expert that
+meets K shifted audio windows per video window. Runs stop after a time budget or step count with a full checkpoint
+(models, optimisers, step counters, sampler RNG) and resume exactly from it, on this machine or another.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,14 +40,27 @@ class TrainConfig:
     eval_every: int = 250
     seed: int = 0
     gan_weight: float = 0.0  # visual-quality discriminator loss weight (0 = off; 0.07 in the published recipe)
+    # expert: 0 = the published sampling (one audio window per video window, half of them shifted); K > 0 = each
+    # video window meets its own audio and K shifted windows of the same clip, so one (costly) video pass gives
+    # K + 1 labelled pairs
+    expert_negatives: int = 0
+    lr_final: Optional[float] = None  # None = constant lr (published); else cosine decay to this over each phase
+
+    def lr_at(self, step: int, steps: int) -> float:
+        if self.lr_final is None or steps <= 0:
+            return self.lr
+        return self.lr_final + (self.lr - self.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "TrainConfig":
         presets = {
             "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=2, lr=1e-3,
                           sync_warmup=2),
-            "cpu": dict(width=0.25, expert_steps=1500, generator_steps=2500, batch_size=8, sync_warmup=600,
-                        eval_every=100),
+            # measured on a 2-core CPU: lr 1e-3 (decayed) reaches in 2.5 min the generator L1 that 1e-4 reached in
+            # an hour; K=4 shifted windows per video window halve the expert's time to 80 % accuracy; a sync weight
+            # of 0.1 (instead of 0.03) with this small expert made sync far worse (correlation 0.43)
+            "cpu": dict(width=0.25, expert_steps=2000, generator_steps=4000, batch_size=8, sync_warmup=600,
+                        eval_every=100, lr=1e-3, lr_final=1e-4, expert_negatives=4),
             "gpu": dict(width=0.5, expert_steps=3000, generator_steps=8000, batch_size=64, sync_warmup=1500),
         }
         if name not in presets:
@@ -90,6 +106,9 @@ class Trainer:
         self.generator = Wav2Lip(config.img_size, config.width).to(self.device)
         if init_generator:
             self._init_from(init_generator)
+        if self.device.type == "cpu":  # oneDNN convolutions run ~1.3x faster on channels-last tensors (measured)
+            for model in (self.expert, self.generator):
+                model.to(memory_format=torch.channels_last)
         betas = (0.5, 0.999)
         self.opt_expert = torch.optim.Adam(self.expert.parameters(), lr=config.lr, betas=betas)
         self.opt_gen = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
@@ -176,15 +195,32 @@ class Trainer:
         import torch
 
         self.expert.train()
-        mel, faces, labels = self.train.sync_batch(self.config.batch_size)
-        with torch.autocast(**self.autocast):
-            a, v = self.expert(mel, faces)
-        loss = _bce(torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1), labels)
+        k = self.config.expert_negatives
+        if k > 0:
+            mel, faces = self.train.sync_contrast_batch(self.config.batch_size, k)  # (B, 1+K, 1, 80, 16)
+            b = len(faces)
+            with torch.autocast(**self.autocast):
+                v = self.expert.embed_faces(faces)
+                a = self.expert.embed_audio(mel.flatten(0, 1)).view(b, k + 1, -1)
+            d = torch.nn.functional.cosine_similarity(a.float(), v.float()[:, None], dim=2)  # (B, 1+K)
+            # synced and shifted pairs weigh the same, as in the published 50/50 sampling
+            loss = 0.5 * _bce(d[:, :1], torch.ones_like(d[:, :1])) + 0.5 * _bce(d[:, 1:], torch.zeros_like(d[:, 1:]))
+        else:
+            mel, faces, labels = self.train.sync_batch(self.config.batch_size)
+            with torch.autocast(**self.autocast):
+                a, v = self.expert(mel, faces)
+            loss = _bce(torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1), labels)
+        self._set_lr(self.opt_expert, self.config.lr_at(self.expert_step, self.config.expert_steps))
         self.opt_expert.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_expert.step()
         self.expert_step += 1
-        return float(loss)
+        return float(loss.detach())
+
+    @staticmethod
+    def _set_lr(optimiser, lr: float) -> None:
+        for group in optimiser.param_groups:
+            group["lr"] = lr
 
     def sync_weight(self) -> float:
         return self.config.sync_weight if self.gen_step >= self.config.sync_warmup else 0.0
@@ -219,13 +255,17 @@ class Trainer:
         else:
             gan = torch.zeros((), device=pred.device)
         loss = (1 - sw - gw) * l1 + sw * sync + gw * gan
+        lr = self.config.lr_at(self.gen_step, self.config.generator_steps)
+        self._set_lr(self.opt_gen, lr)
+        if self.opt_disc is not None:
+            self._set_lr(self.opt_disc, lr)
         self.opt_gen.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_gen.step()
         self.gen_step += 1
-        out = dict(l1=float(l1), sync=float(sync), loss=float(loss))
+        out = dict(l1=float(l1.detach()), sync=float(sync.detach()), loss=float(loss.detach()))
         if self.disc is not None:
-            out.update(gan=float(gan), disc=self.disc_train_step(pred.detach(), gt))
+            out.update(gan=float(gan.detach()), disc=self.disc_train_step(pred.detach(), gt))
         return out
 
     def gan_weight(self) -> float:
@@ -244,11 +284,14 @@ class Trainer:
         self.opt_disc.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_disc.step()
-        return float(loss)
+        return float(loss.detach())
 
-    def evaluate(self, batches: int = 4) -> dict:
-        """Validation on held-out clips with a fixed seed: expert loss and accuracy, generator L1 and sync loss."""
+    def evaluate(self, batches: Optional[int] = None) -> dict:
+        """Validation on held-out clips with a fixed seed: expert loss and accuracy, generator L1 and sync loss
+        (at least 64 windows by default, so small training batches do not make the numbers jump)."""
         import torch
+
+        batches = batches or max(4, -(-64 // self.config.batch_size))
 
         state = self.val.state()
         self.val.rng = __import__("numpy").random.default_rng(1234)

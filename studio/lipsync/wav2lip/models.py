@@ -168,10 +168,14 @@ class SyncNetColor(nn.Module):
         )
         self.audio_encoder = audio_encoder(width, extra_256=True)
 
+    def embed_audio(self, audio_sequences):
+        return F.normalize(self.audio_encoder(audio_sequences).flatten(1), p=2, dim=1)
+
+    def embed_faces(self, face_sequences):
+        return F.normalize(self.face_encoder(face_sequences).flatten(1), p=2, dim=1)
+
     def forward(self, audio_sequences, face_sequences):
-        a = self.audio_encoder(audio_sequences).flatten(1)
-        f = self.face_encoder(face_sequences).flatten(1)
-        return F.normalize(a, p=2, dim=1), F.normalize(f, p=2, dim=1)
+        return self.embed_audio(audio_sequences), self.embed_faces(face_sequences)
 
 
 class Wav2LipDiscQual(nn.Module):
