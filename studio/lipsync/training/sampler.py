@@ -16,6 +16,13 @@ from ...audio.mel import MEL_FPS, MEL_STEP
 T = 5  # frames per window
 
 
+def lower_halves(video):
+    """(B, 3, T, S, S) frames -> (B, 3T, S/2, S): the lower face of each frame stacked on channels, as the
+    expert sees a window."""
+    b, c, t, s, _ = video.shape
+    return video[:, :, :, s // 2:].permute(0, 2, 1, 3, 4).reshape(b, c * t, s // 2, s)
+
+
 def _decode(path: Path) -> np.ndarray:
     """All frames of a (small) crop video as RGB: ffmpeg when installed, else OpenCV's bundled decoder (so training
     runs on machines with only torch and opencv, such as a rented GPU box)."""
@@ -129,8 +136,7 @@ class WindowSampler:
         idx, t, far = self._draw(batch)
         synced = self.rng.integers(2, size=batch).astype(bool)
         audio_at = np.where(synced, t, far)
-        window = self._windows(idx, t)[:, :, :, self.size // 2:]  # (B, 3, T, S/2, S)
-        faces = window.permute(0, 2, 1, 3, 4).reshape(batch, 3 * T, self.size // 2, self.size)
+        faces = lower_halves(self._windows(idx, t))
         mels = self._mels(idx, audio_at[:, None])  # (B, 1, 80, 16)
         labels = torch.from_numpy(synced.astype(np.float32)).to(self.device).unsqueeze(1)
         return mels, faces, labels
@@ -141,8 +147,7 @@ class WindowSampler:
         idx, t, _ = self._draw(batch)
         n = self.n_usable[idx]
         starts = np.stack([t] + [self._far(n, t) for _ in range(negatives)], axis=1)  # (B, 1+K)
-        window = self._windows(idx, t)[:, :, :, self.size // 2:]
-        faces = window.permute(0, 2, 1, 3, 4).reshape(batch, 3 * T, self.size // 2, self.size)
+        faces = lower_halves(self._windows(idx, t))
         return self._mels(idx, starts)[:, :, None], faces
 
     def gen_batch(self, batch: int):

@@ -20,6 +20,7 @@ from typing import Optional
 from ...checkpoints import save_checkpoint
 from ...log import get_logger
 from ...progress import Progress
+from .sampler import lower_halves
 
 log = get_logger("training")
 
@@ -83,11 +84,6 @@ def sync_loss(expert, mel, faces_lower, labels):
 
     a, v = expert(mel, faces_lower)
     return _bce(F.cosine_similarity(a, v).unsqueeze(1), labels)
-
-
-def _lower_halves(video):  # (B, 3, T, S, S) -> (B, 3T, S/2, S)
-    b, c, t, s, _ = video.shape
-    return video[:, :, :, s // 2:].permute(0, 2, 1, 3, 4).reshape(b, c * t, s // 2, s)
 
 
 class Trainer:
@@ -240,7 +236,7 @@ class Trainer:
             for p in self.expert.parameters():
                 p.requires_grad_(False)
             with torch.autocast(**self.autocast):
-                a, v = self.expert(mel, _lower_halves(pred))
+                a, v = self.expert(mel, lower_halves(pred))
             sync = _bce(torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1),
                         torch.ones(len(pred), 1, device=pred.device))
         else:
@@ -292,7 +288,6 @@ class Trainer:
         import torch
 
         batches = batches or max(4, -(-64 // self.config.batch_size))
-
         state = self.val.state()
         self.val.rng = __import__("numpy").random.default_rng(1234)
         self.expert.eval()
@@ -308,7 +303,7 @@ class Trainer:
                 ind, x, gt, mel2 = self.val.gen_batch(self.config.batch_size)
                 pred = self.generator(ind, x).float()
                 l1 += float(torch.nn.functional.l1_loss(pred, gt))
-                a, v = self.expert(mel2, _lower_halves(pred))
+                a, v = self.expert(mel2, lower_halves(pred))
                 d = torch.nn.functional.cosine_similarity(a.float(), v.float()).unsqueeze(1)
                 sync += float(_bce(d, torch.ones_like(d)))
         self.val.set_state(state)
