@@ -11,7 +11,8 @@ audio; track the face mesh on the result and on B; compare the mouths (landmarks
   - offset: the lag (frames) maximising that correlation (0 = in sync);
 and the same numbers for the baseline "A unchanged" (no lip-sync). For a neural engine, a reconstruction run also
 gives mouth PSNR/SSIM: B's own frames with the lower half masked, the reference frames taken from clip A, B's audio;
-generated vs real lower half of the face crop; "A unchanged" there means pasting A's reference crop.
+generated vs real lower half of the face crop; "A unchanged" there means pasting A's reference crop. A second
+reconstruction takes the references from B itself, half a clip away (psnr_same_clip_ref), closer to real use.
 With --expert (a SyncNet checkpoint) the sync confidence of the expert on generated crops is reported too.
 """
 from __future__ import annotations
@@ -102,6 +103,10 @@ def reconstruction(engine, clip_b: Path, clip_a: Path, expert=None) -> dict:
                ssim=float(np.mean([ssim(g[lower], r[lower]) for g, r in zip(gen, b)])),
                psnr_unchanged=float(np.mean([psnr(x[lower], r[lower]) for x, r in zip(a, b)])),
                ssim_unchanged=float(np.mean([ssim(x[lower], r[lower]) for x, r in zip(a, b)])))
+    # secondary: references from B itself, half a clip away (same light and pose, another mouth), which is closer
+    # to real use, where each frame is its own reference
+    same = engine._infer(model_inputs(b, np.roll(b, n // 2, axis=0)), engine.windows[:n][:, None])
+    res["psnr_same_clip_ref"] = float(np.mean([psnr(g[lower], r[lower]) for g, r in zip(same, b)]))
     if expert is not None:
         res["sync_conf"] = sync_confidence(expert, gen, engine.windows[:n], fps)
         res["sync_conf_real"] = sync_confidence(expert, b, engine.windows[:n], fps)
@@ -187,6 +192,8 @@ def main() -> int:
     for k in ("psnr", "ssim"):
         if k in summary:
             print(f"mouth {k:<16}{summary[k]:>12.3f}{summary[k + '_unchanged']:>14.3f}")
+    if "psnr_same_clip_ref" in summary:
+        print(f"{'mouth psnr, own refs':<22}{summary['psnr_same_clip_ref']:>12.3f}   (references from B itself)")
     if "sync_conf" in summary:
         print(f"{'sync confidence':<22}{summary['sync_conf']:>12.3f}   (real B: {summary['sync_conf_real']:.3f})")
     print(f"offset 0 in {summary['offset_zero_fraction']:.0%} of pairs; median offset {summary['offset_median']:g}")

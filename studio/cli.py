@@ -10,30 +10,37 @@ from typing import Optional
 from .errors import StudioError
 
 
-def _progress_bar():
-    """A Progress callback drawing one tqdm bar per stage on stderr."""
-    from tqdm import tqdm
+class _ProgressBars:
+    """A Progress callback drawing one tqdm bar per stage on stderr. A stage is named by the text before " · ";
+    what follows (e.g. live validation numbers) only changes the bar's label, so rate and ETA keep counting."""
 
-    bars: dict[str, tqdm] = {}
+    def __init__(self):
+        self.bars: dict = {}
 
-    def callback(stage: str, done: int, total: Optional[int]) -> None:
-        bar = bars.get(stage)
+    def __call__(self, stage: str, done: int, total: Optional[int]) -> None:
+        from tqdm import tqdm
+
+        key = stage.split(" · ")[0]
+        bar = self.bars.get(key)
         if bar is None:
-            for other in bars.values():
-                other.close()
-            bars.clear()
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="step", leave=False, file=sys.stderr,
-                                     dynamic_ncols=True)
+            self.close()
+            # initial=done: a resumed run's rate counts only the steps taken in this run
+            bar = self.bars[key] = tqdm(total=total, desc=stage, unit="step", leave=False, file=sys.stderr,
+                                        dynamic_ncols=True, initial=done)
+        elif bar.desc != stage:
+            bar.set_description_str(stage, refresh=False)
         if total is not None and bar.total != total:
             bar.total = total
-        bar.n = done
-        bar.refresh()
+        if done >= bar.n:
+            bar.update(done - bar.n)
+        else:
+            bar.n = done
+            bar.refresh()
 
-    def close():
-        for bar in bars.values():
+    def close(self) -> None:
+        for bar in self.bars.values():
             bar.close()
-
-    return callback, close
+        self.bars.clear()
 
 
 def _point(text: str) -> tuple[float, float]:
@@ -157,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gan-weight", type=float,
                    help="add the visual-quality GAN loss with this weight (0.07 in the published recipe; default off)")
     p.add_argument("--init", help="fine-tune from this generator checkpoint (e.g. wav2lip.pth, with --img-size 96)")
+    p.add_argument("--lr", type=float, help="starting learning rate (overrides the preset; 1e-4 suits fine-tuning)")
+    p.add_argument("--cross-clip-refs", type=float,
+                   help="fraction of training samples whose reference face comes from another clip (0 to 1)")
 
     sub.add_parser("models", help="list trained actor models")
     sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")
@@ -222,7 +232,7 @@ def _run(args) -> int:
 
     from .voice.service import looks_like_file
 
-    callback, close = _progress_bar()
+    callback = _ProgressBars()
     try:
         if getattr(args, "voice", None) and (looks_like_file(args.voice) or Path(args.voice).exists()):
             # a reference recording given directly: an unsaved voice for this job only (consent still required)
@@ -249,7 +259,7 @@ def _run(args) -> int:
             path = save_audio(args.out, audio, sr)
             print(f"wrote {path} ({len(audio) / sr:.2f} s at {sr} Hz)")
     finally:
-        close()
+        callback.close()
     return 0
 
 

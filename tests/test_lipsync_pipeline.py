@@ -188,3 +188,22 @@ def test_cancel_stops_the_job_and_writes_nothing(tmp_path, face_png, speech_wav)
                                      progress=progress)
     assert list(tmp_path.iterdir()) == []
     assert ("lip-sync", 4) in seen
+
+
+def test_cli_progress_bar_keeps_one_bar_while_the_label_changes(capsys):
+    """Live validation numbers change the training stage's label; the bar (and its rate/ETA) must carry on."""
+    from studio.cli import _ProgressBars
+
+    progress = _ProgressBars()
+    bars = progress.bars
+    progress("training", 100, 400)  # a resumed run starting at step 100
+    first = bars["training"]
+    assert first.n == 100 and first.initial == 100
+    progress("training · val: L1 0.0300", 150, 400)
+    progress("training · val: L1 0.0200", 200, 400)
+    assert list(bars) == ["training"] and bars["training"] is first
+    assert first.n == 200 and first.desc == "training · val: L1 0.0200"
+    progress("preparing footage", 1, 10)  # a new stage replaces the bar
+    assert list(bars) == ["preparing footage"]
+    progress.close()
+    assert bars == {}

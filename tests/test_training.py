@@ -165,6 +165,40 @@ def test_expert_with_shifted_negatives(generated_footage, tmp_path):
     assert trainer.opt_expert.param_groups[0]["lr"] == pytest.approx(cfg.lr_at(3, cfg.expert_steps))
 
 
+def test_cross_clip_references(generated_footage, tmp_path):
+    import json
+
+    import torch
+
+    from studio.lipsync.training.dataset import prepare_dataset
+    from studio.lipsync.training.sampler import WindowSampler
+    from studio.lipsync.training.service import TrainOptions, train
+
+    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    sampler = WindowSampler(info.train_clips, seed=4)
+    assert len(sampler.index) == 2
+    state = sampler.state()
+    _, inputs, gt, _ = sampler.gen_batch(8, cross_clip=1.0)
+    sampler.set_state(state)  # replay: every reference window comes from the other clip
+    idx, t, _ = sampler._draw(8)
+    sampler.rng.random(8)
+    other, starts = sampler._other_clips(idx)
+    assert (other != idx).all()
+    assert torch.equal(inputs[:, 3:], sampler._windows(other, starts))
+    assert torch.equal(gt, sampler._windows(idx, t))
+    _, inputs, gt, _ = sampler.gen_batch(8)  # default: the same clip, as published
+    assert inputs.shape == (8, 6, 5, 96, 96)
+
+    result = train(TrainOptions(name="mix", footage=(str(generated_footage),), device="cpu", preset="debug",
+                                lr=2e-4, cross_clip_refs=0.5))
+    config = json.loads((result.folder / "run.json").read_text())["config"]
+    assert config["cross_clip_refs"] == 0.5 and config["lr"] == 2e-4
+    assert "val_l1_cross" in result.metrics
+    with pytest.raises(InputError, match="fraction"):
+        train(TrainOptions(name="bad", footage=(str(generated_footage),), device="cpu", preset="debug",
+                           cross_clip_refs=1.5))
+
+
 def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
     """Fine-tuning starts from a generator file in the published format ({"state_dict": {"module.*": ...}}); a
     randomly initialised one stands in for the real weights, which cannot be had offline."""

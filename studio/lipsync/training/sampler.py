@@ -1,8 +1,9 @@
 """Random training windows drawn from prepared clips, held as tensors on the training device.
 
 Windows follow Wav2Lip: 5 consecutive frames (0.2 s at 25 fps); the mel window of 16 frames starting at the first
-frame's time; per-frame mel windows for the generator; a reference window from elsewhere in the same clip; for
-the sync expert, half the samples are in sync and half use audio from at least 5 frames away.
+frame's time; per-frame mel windows for the generator; a reference window from elsewhere in the same clip (or, for
+a chosen fraction, from another clip); for the sync expert, half the samples are in sync and half use audio from at
+least 5 frames away.
 """
 from __future__ import annotations
 
@@ -150,11 +151,27 @@ class WindowSampler:
         faces = lower_halves(self._windows(idx, t))
         return self._mels(idx, starts)[:, :, None], faces
 
-    def gen_batch(self, batch: int):
-        """(indiv_mels (B,T,1,80,16), inputs (B,6,T,S,S), target (B,3,T,S,S), mel (B,1,80,16))."""
+    def _other_clips(self, idx):
+        """A random window start in a different clip for each sample (the same clip when there is only one)."""
+        k = len(self.index)
+        if k < 2:
+            return idx, self._far(self.n_usable[idx], np.zeros(len(idx), int))
+        other = (idx + self.rng.integers(1, k, size=len(idx))) % k
+        starts = (self.rng.random(len(idx)) * (self.n_usable[other] - T + 1)).astype(int)
+        return other, starts
+
+    def gen_batch(self, batch: int, cross_clip: float = 0.0):
+        """(indiv_mels (B,T,1,80,16), inputs (B,6,T,S,S), target (B,3,T,S,S), mel (B,1,80,16)). A fraction
+        ``cross_clip`` of the samples take their reference window from another clip (other light, pose and
+        mouth), so the generator learns to take the face's look from the unmasked upper half."""
         torch = self.torch
         idx, t, far = self._draw(batch)
-        gt, ref = self._windows(idx, t), self._windows(idx, far)
+        ref_clip = idx
+        if cross_clip > 0:
+            cross = self.rng.random(batch) < cross_clip
+            other, other_t = self._other_clips(idx)
+            ref_clip, far = np.where(cross, other, idx), np.where(cross, other_t, far)
+        gt, ref = self._windows(idx, t), self._windows(ref_clip, far)
         masked = gt.clone()
         masked[:, :, :, self.size // 2:] = 0
         inputs = torch.cat([masked, ref], dim=1)

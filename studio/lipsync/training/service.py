@@ -39,6 +39,8 @@ class TrainOptions:
     gan_weight: Optional[float] = None  # visual-quality GAN loss weight (overrides the preset; 0 = off)
     resume: bool = False
     init: Optional[str] = None  # fine-tune from this generator checkpoint
+    lr: Optional[float] = None  # starting learning rate (overrides the preset; a decaying preset ends at lr / 10)
+    cross_clip_refs: Optional[float] = None  # fraction of references from another clip (overrides the preset)
     footage_minutes: Optional[float] = None  # use at most this much footage
     attribution: str = ""
 
@@ -113,6 +115,16 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
             overrides.update(img_size=arch["img_size"], width=arch["width"])
         if not 0 <= overrides.get("gan_weight", 0) < 0.5:
             raise InputError("--gan-weight must be between 0 (off) and 0.5; the published recipe uses 0.07")
+        if options.cross_clip_refs is not None:
+            if not 0 <= options.cross_clip_refs <= 1:
+                raise InputError("--cross-clip-refs is a fraction between 0 and 1")
+            overrides.update(cross_clip_refs=options.cross_clip_refs)
+        if options.lr is not None:
+            if not 0 < options.lr < 0.1:
+                raise InputError("--lr must be a small positive number, e.g. 1e-4 (fine-tuning) or 1e-3")
+            base = TrainConfig.preset(preset)
+            overrides.update(lr=options.lr, lr_final=None if base.lr_final is None
+                             else options.lr * base.lr_final / base.lr)
         config = TrainConfig.preset(preset, **overrides)
     device = resolve_device(options.device)
     data = prepare_dataset(footage, img_size=config.img_size, max_minutes=footage_minutes, progress=progress)
@@ -157,7 +169,7 @@ def options_from_cli(args) -> TrainOptions:
     return TrainOptions(name=args.name, footage=tuple(args.footage or ()), minutes=args.minutes, device=args.device,
                         preset=args.preset, img_size=args.img_size, steps=args.steps,
                         expert_steps=args.expert_steps, resume=args.resume, gan_weight=args.gan_weight,
-                        init=args.init)
+                        init=args.init, lr=args.lr, cross_clip_refs=args.cross_clip_refs)
 
 
 __all__ = ["TrainOptions", "TrainResult", "ModelInfo", "train", "list_models", "options_from_cli"]
