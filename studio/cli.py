@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue where the last run of this model stopped")
     p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
-    p.add_argument("--steps", type=int, help="generator steps (overrides the preset)")
+    p.add_argument("--steps", type=int, help="generator steps (overrides the preset; with --resume: train longer)")
     p.add_argument("--expert-steps", type=int, help="sync expert steps (overrides the preset)")
     p.add_argument("--gan-weight", type=float,
                    help="add the visual-quality GAN loss with this weight (0.07 in the published recipe; default off)")
@@ -277,7 +277,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
+        from .paths import models_dir
+
+        if args.command == "train" and (models_dir() / args.name / "state.pt").exists():  # saved on the way out
+            print(f"interrupted; the run was saved: `studio train --name {args.name} --resume` continues it",
+                  file=sys.stderr)
+        else:
+            print("interrupted; nothing was written", file=sys.stderr)
         return 130
 
 

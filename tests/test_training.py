@@ -243,8 +243,15 @@ def test_train_service_resume_and_models_list(generated_footage, tmp_path):
     assert first.expert_step == 4 and first.generator_step == 4
     with pytest.raises(InputError, match="already exists"):
         train(opts)
-    resumed = train(TrainOptions(name="actor", resume=True, device="cpu", steps=6))
-    assert resumed.generator_step == 4  # the saved run's step budget is kept; nothing left to do
+    again = train(TrainOptions(name="actor", resume=True, device="cpu"))
+    assert again.generator_step == 4  # the saved run's step budget is spent; nothing left to do
+    resumed = train(TrainOptions(name="actor", resume=True, device="cpu", steps=6))  # train it longer
+    assert resumed.generator_step == 6
+    import json
+
+    assert json.loads((resumed.folder / "run.json").read_text())["config"]["generator_steps"] == 6
+    with pytest.raises(InputError, match="already has 6 generator steps"):
+        train(TrainOptions(name="actor", resume=True, device="cpu", steps=5))
     assert any(m.name == "actor" for m in list_models())
     with pytest.raises(InputError, match="no training run"):
         train(TrainOptions(name="nobody", resume=True))
@@ -277,3 +284,20 @@ def test_prepare_three_shared_clips(tmp_path):
     assert len(info.clips) == 3 and info.frames >= 200
     size = sum(p.stat().st_size for c in info.clips for p in c.iterdir())
     assert size < 1_000_000  # compact: ~100 KB for 3 s of footage
+
+
+def test_cli_interrupt_of_training_points_to_resume(monkeypatch, capsys):
+    from studio.api import Studio
+    from studio.cli import main
+    from studio.paths import models_dir
+
+    def interrupted(self, options, progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Studio, "train", interrupted)
+    assert main(["train", "--name", "early", "--footage", "x"]) == 130
+    assert "nothing was written" in capsys.readouterr().err  # stopped before any checkpoint
+    (models_dir() / "early").mkdir(parents=True)
+    (models_dir() / "early" / "state.pt").write_bytes(b"")
+    assert main(["train", "--name", "early", "--resume"]) == 130
+    assert "studio train --name early --resume" in capsys.readouterr().err

@@ -34,7 +34,7 @@ class TrainOptions:
     device: str = "auto"
     preset: Optional[str] = None  # "gpu", "cpu" or "debug"; default: gpu on CUDA, else cpu
     img_size: Optional[int] = None
-    steps: Optional[int] = None  # generator steps (overrides the preset)
+    steps: Optional[int] = None  # generator steps (overrides the preset; with resume: train a run longer)
     expert_steps: Optional[int] = None
     gan_weight: Optional[float] = None  # visual-quality GAN loss weight (overrides the preset; 0 = off)
     resume: bool = False
@@ -92,6 +92,10 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         footage = tuple(options.footage) or tuple(saved["footage"])
         config = TrainConfig(**saved["config"])
         footage_minutes = saved.get("footage_minutes")
+        if options.steps is not None:  # a longer run: the lr schedule stretches to the new length
+            import dataclasses
+
+            config = dataclasses.replace(config, generator_steps=options.steps)
     else:
         if not options.footage:
             raise InputError("give the footage to train on with --footage FOLDER_OR_VIDEOS (or --resume a run)")
@@ -140,6 +144,12 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         import torch
 
         trainer.load_state_dict(torch.load(folder / "state.pt", map_location=device, weights_only=False))
+        if config.generator_steps < trainer.gen_step:
+            raise InputError(f"model {name!r} already has {trainer.gen_step} generator steps; give --steps above that "
+                             "to train it longer")
+        if asdict(config) != saved["config"]:
+            saved["config"] = asdict(config)
+            run_file.write_text(json.dumps(saved, indent=2))
     else:
         folder.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps(dict(footage=list(footage), config=asdict(config),
