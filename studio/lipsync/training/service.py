@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -93,9 +93,7 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         config = TrainConfig(**saved["config"])
         footage_minutes = saved.get("footage_minutes")
         if options.steps is not None:  # a longer run: the lr schedule stretches to the new length
-            import dataclasses
-
-            config = dataclasses.replace(config, generator_steps=options.steps)
+            config = replace(config, generator_steps=options.steps)
     else:
         if not options.footage:
             raise InputError("give the footage to train on with --footage FOLDER_OR_VIDEOS (or --resume a run)")
