@@ -159,11 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue where the last run of this model stopped")
     p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
-    p.add_argument("--steps", type=int, help="generator steps (overrides the preset; with --resume: train longer)")
+    p.add_argument("--steps", type=int,
+                   help="generator steps (overrides the preset; with --resume: the run's new length, longer or shorter)")
     p.add_argument("--expert-steps", type=int, help="sync expert steps (overrides the preset)")
     p.add_argument("--gan-weight", type=float,
                    help="add the visual-quality GAN loss with this weight (0.07 in the published recipe; default off)")
     p.add_argument("--init", help="fine-tune from this generator checkpoint (e.g. wav2lip.pth, with --img-size 96)")
+    p.add_argument("--init-expert", help="with --init: reuse this trained sync expert (a model's expert.pt) and skip "
+                   "training a new one (unless --expert-steps)")
     p.add_argument("--lr", type=float, help="starting learning rate (overrides the preset; 1e-4 suits fine-tuning)")
     p.add_argument("--cross-clip-refs", type=float,
                    help="fraction of training samples whose reference face comes from another clip (0 to 1)")

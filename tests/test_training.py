@@ -133,6 +133,10 @@ def test_learning_rate_schedule():
     assert cpu.lr_at(2000, 4000) == pytest.approx(5.5e-4)  # cosine: half way at the midpoint
     assert cpu.lr_at(9000, 4000) == pytest.approx(1e-4)  # steps past the schedule (a longer resumed run) stay low
     assert all(cpu.lr_at(s, 4000) >= cpu.lr_at(s + 1, 4000) for s in range(0, 4000, 97))
+    ramp = TrainConfig.preset("cpu", lr_warmup=200)  # fine-tuning: a linear ramp, then the same schedule
+    assert ramp.lr_at(0, 4000) == pytest.approx(1e-3 / 200) and ramp.lr_at(99, 4000) < ramp.lr_at(100, 4000)
+    assert ramp.lr_at(199, 4000) == pytest.approx(cpu.lr_at(199, 4000))
+    assert ramp.lr_at(200, 4000) == cpu.lr_at(200, 4000)
 
 
 def test_expert_with_shifted_negatives(generated_footage, tmp_path):
@@ -231,6 +235,35 @@ def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
     with pytest.raises(InputError, match="does not match"):
         Trainer(tmp_path / "ft2", TrainConfig.preset("debug", eval_every=1000), WindowSampler(info.train_clips),
                 WindowSampler(info.val_clips, seed=1), "cpu", init_generator=str(official))
+
+
+def test_fine_tune_reusing_a_trained_expert(generated_footage, tmp_path):
+    """--init with --init-expert: no new expert is trained (the given one is kept as is), the sync loss applies
+    from the first step, and the checkpoints record what the run started from."""
+    import torch
+
+    from studio.checkpoints import load_checkpoint
+    from studio.lipsync.training.service import TrainOptions, train
+
+    base = train(TrainOptions(name="base", footage=(str(generated_footage),), device="cpu", preset="debug"))
+    expert_file = base.folder / "expert.pt"
+    ft = train(TrainOptions(name="base-ft", footage=(str(generated_footage),), device="cpu", preset="debug",
+                            init=str(base.folder / "model.pt"), init_expert=str(expert_file)))
+    assert ft.expert_step == 0 and ft.generator_step == 4
+    before, after = load_checkpoint(expert_file), load_checkpoint(ft.folder / "expert.pt")
+    for k, v in before.state_dict.items():
+        assert torch.equal(after.state_dict[k], v)
+    meta = load_checkpoint(ft.folder / "model.pt").meta
+    assert meta["train_config"]["sync_warmup"] == 0 and meta["train_config"]["expert_steps"] == 0
+    assert meta["train_config"]["lr_warmup"] == 200
+    assert meta["init"]["checkpoint"].endswith("model.pt") and meta["init"]["step"] == 4
+    assert meta["init_expert"]["expert_step"] == 4
+    with pytest.raises(InputError, match="needs --init"):
+        train(TrainOptions(name="x1", footage=(str(generated_footage),), device="cpu", preset="debug",
+                           init_expert=str(expert_file)))
+    with pytest.raises(InputError, match="takes a sync expert"):
+        train(TrainOptions(name="x2", footage=(str(generated_footage),), device="cpu", preset="debug",
+                           init=str(base.folder / "model.pt"), init_expert=str(base.folder / "model.pt")))
 
 
 def test_train_service_resume_and_models_list(generated_footage, tmp_path):

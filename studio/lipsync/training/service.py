@@ -34,11 +34,12 @@ class TrainOptions:
     device: str = "auto"
     preset: Optional[str] = None  # "gpu", "cpu" or "debug"; default: gpu on CUDA, else cpu
     img_size: Optional[int] = None
-    steps: Optional[int] = None  # generator steps (overrides the preset; with resume: train a run longer)
+    steps: Optional[int] = None  # generator steps (overrides the preset; with resume: the run's new length)
     expert_steps: Optional[int] = None
     gan_weight: Optional[float] = None  # visual-quality GAN loss weight (overrides the preset; 0 = off)
     resume: bool = False
     init: Optional[str] = None  # fine-tune from this generator checkpoint
+    init_expert: Optional[str] = None  # start from this sync expert (expert steps default to 0 then)
     lr: Optional[float] = None  # starting learning rate (overrides the preset; a decaying preset ends at lr / 10)
     cross_clip_refs: Optional[float] = None  # fraction of references from another clip (overrides the preset)
     footage_minutes: Optional[float] = None  # use at most this much footage
@@ -92,7 +93,7 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         footage = tuple(options.footage) or tuple(saved["footage"])
         config = TrainConfig(**saved["config"])
         footage_minutes = saved.get("footage_minutes")
-        if options.steps is not None:  # a longer run: the lr schedule stretches to the new length
+        if options.steps is not None:  # a new length: the lr schedule stretches or shrinks to it
             config = replace(config, generator_steps=options.steps)
     else:
         if not options.footage:
@@ -114,7 +115,14 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
             if options.img_size is not None and options.img_size != arch["img_size"]:
                 raise InputError(f"{options.init} is a {arch['img_size']} px model; drop --img-size or give "
                                  f"--img-size {arch['img_size']} to fine-tune it")
-            overrides.update(img_size=arch["img_size"], width=arch["width"])
+            # the starting generator already reconstructs faces, so the sync loss applies from the first step; the
+            # lr ramps up over 200 steps so that a fresh optimiser does not throw the trained weights off
+            overrides.update(img_size=arch["img_size"], width=arch["width"], sync_warmup=0, lr_warmup=200)
+        if options.init_expert:
+            if not options.init:
+                raise InputError("--init-expert needs --init: a trained expert goes with the generator it trained")
+            if options.expert_steps is None:
+                overrides.update(expert_steps=0)
         if not 0 <= overrides.get("gan_weight", 0) < 0.5:
             raise InputError("--gan-weight must be between 0 (off) and 0.5; the published recipe uses 0.07")
         if options.cross_clip_refs is not None:
@@ -136,8 +144,10 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
     trainer = Trainer(folder, config, WindowSampler(data.train_clips, device, seed=config.seed),
                       WindowSampler(data.val_clips, device, seed=config.seed + 1), device,
                       meta=dict(data_fingerprint=data.fingerprint, footage_seconds=round(data.seconds, 1),
-                                attribution=options.attribution, val_clips=[str(c) for c in data.val_clips]),
-                      init_generator=None if options.resume else options.init)
+                                attribution=options.attribution, val_clips=[str(c) for c in data.val_clips],
+                                **_init_meta(options)),
+                      init_generator=None if options.resume else options.init,
+                      init_expert=None if options.resume else options.init_expert)
     if options.resume:
         import torch
 
@@ -154,6 +164,21 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
                                             footage_minutes=footage_minutes), indent=2))
     metrics = trainer.run(minutes=options.minutes, progress=progress)
     return TrainResult(name, folder, trainer.expert_step, trainer.gen_step, metrics, data.describe())
+
+
+def _init_meta(options: TrainOptions) -> dict:
+    """What a fine-tune started from (file names and their own step counts), kept in the checkpoints it writes."""
+    if options.resume or not options.init:
+        return {}
+    from ...checkpoints import load_checkpoint
+
+    out = {}
+    for key, path in (("init", options.init), ("init_expert", options.init_expert)):
+        if path:
+            meta = load_checkpoint(path).meta
+            out[key] = dict(checkpoint=str(path), step=meta.get("step"), expert_step=meta.get("expert_step"),
+                            train_config=meta.get("train_config"))
+    return out
 
 
 def list_models() -> list[ModelInfo]:
@@ -177,7 +202,7 @@ def options_from_cli(args) -> TrainOptions:
     return TrainOptions(name=args.name, footage=tuple(args.footage or ()), minutes=args.minutes, device=args.device,
                         preset=args.preset, img_size=args.img_size, steps=args.steps,
                         expert_steps=args.expert_steps, resume=args.resume, gan_weight=args.gan_weight,
-                        init=args.init, lr=args.lr, cross_clip_refs=args.cross_clip_refs)
+                        init=args.init, init_expert=args.init_expert, lr=args.lr, cross_clip_refs=args.cross_clip_refs)
 
 
 __all__ = ["TrainOptions", "TrainResult", "ModelInfo", "train", "list_models", "options_from_cli"]

@@ -49,11 +49,16 @@ class TrainConfig:
     # fraction of generator samples whose reference comes from another clip (0 = published: same clip); measured:
     # references from another clip cost the first s1 model 4.6 dB of mouth PSNR when it had only seen same-clip ones
     cross_clip_refs: float = 0.0
+    # linear lr ramp over the first steps of each phase; fine-tuning uses it: a fresh Adam moves every weight by
+    # about lr per step at first, which threw a trained s1 off (held-out L1 0.0125 -> 0.0163 in 100 steps at 5e-5)
+    lr_warmup: int = 0
 
     def lr_at(self, step: int, steps: int) -> float:
         if self.lr_final is None or steps <= 0:
-            return self.lr
-        return self.lr_final + (self.lr - self.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+            lr = self.lr
+        else:
+            lr = self.lr_final + (self.lr - self.lr_final) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+        return lr * (step + 1) / self.lr_warmup if step < self.lr_warmup else lr
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "TrainConfig":
@@ -66,7 +71,7 @@ class TrainConfig:
             "cpu": dict(width=0.25, expert_steps=2000, generator_steps=4000, batch_size=8, sync_warmup=600,
                         eval_every=100, lr=1e-3, lr_final=1e-4, expert_negatives=4),
             # half of the references from other clips: fine-tuning s1 this way raised its mouth PSNR with references
-            # from another clip from 26.3 to 29.4 dB at unchanged same-clip quality
+            # from another clip from 26.3 to 29.4 dB at unchanged same-clip quality (30.0 after a second fine-tune)
             "gpu": dict(width=0.5, expert_steps=3000, generator_steps=8000, batch_size=64, sync_warmup=1500,
                         cross_clip_refs=0.5),
         }
@@ -96,7 +101,8 @@ class Trainer:
     """Holds models, optimisers and counters; ``run`` trains until the budget is spent or the steps are done."""
 
     def __init__(self, folder: Path, config: TrainConfig, train_sampler, val_sampler, device: str,
-                 meta: Optional[dict] = None, init_generator: Optional[str] = None):
+                 meta: Optional[dict] = None, init_generator: Optional[str] = None,
+                 init_expert: Optional[str] = None):
         import torch
 
         from ..wav2lip.models import SyncNetColor, Wav2Lip
@@ -108,6 +114,8 @@ class Trainer:
         self.generator = Wav2Lip(config.img_size, config.width).to(self.device)
         if init_generator:
             self._init_from(init_generator)
+        if init_expert:
+            self._init_expert_from(init_expert)
         if self.device.type == "cpu":  # oneDNN convolutions run ~1.3x faster on channels-last tensors (measured)
             for model in (self.expert, self.generator):
                 model.to(memory_format=torch.channels_last)
@@ -137,6 +145,21 @@ class Trainer:
             raise InputError(f"{checkpoint} does not match img_size={self.config.img_size}, width={self.config.width}; "
                              "fine-tuning an official checkpoint needs --img-size 96 and width 1.0") from None
         log.info("generator initialised from %s", checkpoint)
+
+    def _init_expert_from(self, checkpoint: str) -> None:
+        from ...checkpoints import build_model, load_checkpoint
+        from ...errors import InputError
+
+        loaded = load_checkpoint(checkpoint)
+        if loaded.kind != "syncnet":
+            raise InputError(f"{checkpoint} is a {loaded.kind} checkpoint; --init-expert takes a sync expert "
+                             "(the expert.pt of a trained model)")
+        try:
+            self.expert.load_state_dict(build_model(loaded).state_dict())
+        except RuntimeError:
+            raise InputError(f"the expert {checkpoint} does not match img_size={self.config.img_size}, "
+                             f"width={self.config.width}; use the expert trained with this generator") from None
+        log.info("sync expert initialised from %s", checkpoint)
 
     # ---- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
