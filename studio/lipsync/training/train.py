@@ -134,32 +134,32 @@ class Trainer:
         self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
     def _init_from(self, checkpoint: str) -> None:
-        from ...checkpoints import build_model, load_checkpoint
-        from ...errors import InputError
+        from ...checkpoints import load_checkpoint
 
-        loaded = load_checkpoint(checkpoint)
-        model = build_model(loaded)
-        try:
-            self.generator.load_state_dict(model.state_dict())
-        except RuntimeError:
-            raise InputError(f"{checkpoint} does not match img_size={self.config.img_size}, width={self.config.width}; "
-                             "fine-tuning an official checkpoint needs --img-size 96 and width 1.0") from None
-        log.info("generator initialised from %s", checkpoint)
+        self._load_weights(self.generator, load_checkpoint(checkpoint), checkpoint, "generator",
+                           "fine-tuning an official checkpoint needs --img-size 96 and width 1.0")
 
     def _init_expert_from(self, checkpoint: str) -> None:
-        from ...checkpoints import build_model, load_checkpoint
+        from ...checkpoints import load_checkpoint
         from ...errors import InputError
 
         loaded = load_checkpoint(checkpoint)
         if loaded.kind != "syncnet":
             raise InputError(f"{checkpoint} is a {loaded.kind} checkpoint; --init-expert takes a sync expert "
                              "(the expert.pt of a trained model)")
+        self._load_weights(self.expert, loaded, checkpoint, "sync expert", "use the expert trained with this generator")
+
+    def _load_weights(self, target, loaded, checkpoint: str, role: str, hint: str) -> None:
+        """Copy a loaded checkpoint's weights into ``target``; a shape mismatch says what to give instead."""
+        from ...checkpoints import build_model
+        from ...errors import InputError
+
         try:
-            self.expert.load_state_dict(build_model(loaded).state_dict())
+            target.load_state_dict(build_model(loaded).state_dict())
         except RuntimeError:
-            raise InputError(f"the expert {checkpoint} does not match img_size={self.config.img_size}, "
-                             f"width={self.config.width}; use the expert trained with this generator") from None
-        log.info("sync expert initialised from %s", checkpoint)
+            raise InputError(f"the {role} {checkpoint} does not match img_size={self.config.img_size}, "
+                             f"width={self.config.width}; {hint}") from None
+        log.info("%s initialised from %s", role, checkpoint)
 
     # ---- state --------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
