@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="starting learning rate (overrides the preset; 1e-4 suits fine-tuning)")
     p.add_argument("--cross-clip-refs", type=float,
                    help="fraction of training samples whose reference face comes from another clip (0 to 1)")
+    p.add_argument("--mouth-weight", type=float,
+                   help="extra L1 weight on the mouth box: 3 counts its pixels 4x (0 = plain L1, as published)")
 
     sub.add_parser("models", help="list trained actor models")
     sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")

@@ -92,6 +92,65 @@ def test_training_lowers_the_loss_and_resumes_exactly(generated_footage, tmp_pat
     assert loaded.kind == "wav2lip" and loaded.meta["step"] == t.gen_step
 
 
+def test_mouth_boxes_from_lip_landmarks():
+    from studio.lipsync.training.sampler import mouth_boxes
+
+    lips = np.zeros((2, 4, 2), np.float32)
+    lips[0] = [[40, 60], [60, 60], [50, 55], [50, 65]]  # mouth 20 px wide, 10 px high
+    boxes = mouth_boxes(lips, 96)
+    assert boxes[0].tolist() == [35, 50, 66, 71]  # widened by a quarter of the width on each side, end exclusive
+    assert boxes[1].tolist() == [0, 0, 0, 0]  # a frame without landmarks weighs nothing extra
+    lips[0] += 40  # near the crop's corner: clipped to the crop
+    assert mouth_boxes(lips, 96)[0].tolist() == [75, 90, 96, 96]
+
+
+def test_weighted_l1_stresses_the_mouth_and_keeps_the_scale():
+    import torch
+
+    from studio.lipsync.training.train import mouth_l1, weighted_l1
+
+    target = torch.zeros(1, 3, 1, 8, 8)
+    mouth = torch.zeros(1, 1, 1, 8, 8)
+    mouth[..., 4:6, 2:6] = 1  # 8 of 64 pixels
+    uniform = torch.full_like(target, 0.1)
+    assert weighted_l1(uniform, target, mouth, 3.0).item() == pytest.approx(0.1)  # same error everywhere: plain L1
+    in_mouth = target + 0.5 * mouth
+    plain = weighted_l1(in_mouth, target, mouth, 0.0).item()
+    assert plain == pytest.approx(0.5 * 8 / 64)
+    assert weighted_l1(in_mouth, target, mouth, 3.0).item() == pytest.approx(0.5 * 4 * 8 / (64 + 3 * 8))
+    assert mouth_l1(in_mouth, target, mouth) == pytest.approx(0.5)
+    assert mouth_l1(in_mouth, target, 1 - mouth) == pytest.approx(0.0)
+
+
+def test_mouth_weighted_training_uses_the_prepared_lip_boxes(generated_footage, tmp_path):
+    from studio.lipsync.training.dataset import prepare_dataset
+    from studio.lipsync.training.sampler import WindowSampler, mouth_boxes
+    from studio.lipsync.training.train import TrainConfig, Trainer
+
+    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    sampler = WindowSampler(info.train_clips, seed=5)
+    state = sampler.state()
+    _, _, gt, _, mouth = sampler.gen_batch(4)
+    assert mouth.shape == (4, 1, 5, 96, 96) and mouth.sum() > 0
+    sampler.set_state(state)
+    idx, t, _ = sampler._draw(4)
+    lips = np.load(info.train_clips[idx[0]] / "lips.npy")  # every generated clip is long enough to be kept
+    x0, y0, x1, y1 = mouth_boxes(lips, 96)[t[0]]
+    assert mouth[0, 0, 0].sum().item() == (x1 - x0) * (y1 - y0) > 50  # the first frame's own mouth box
+    assert mouth[0, 0, 0, y0:y1, x0:x1].min().item() == 1
+
+    cfg = TrainConfig.preset("debug", expert_steps=0, generator_steps=4, eval_every=1000, mouth_weight=3.0)
+    trainer = Trainer(tmp_path / "mw", cfg, sampler, WindowSampler(info.val_clips, seed=1), "cpu")
+    first = trainer.generator_train_step()
+    assert first["loss"] != pytest.approx(first["l1"])  # the weighted L1 drives the step, plain L1 is logged
+    metrics = trainer.evaluate(batches=1)
+    assert metrics["val_l1_mouth"] > 0
+    trainer.save()
+    from studio.checkpoints import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "mw" / "model.pt").meta["train_config"]["mouth_weight"] == 3.0
+
+
 def test_optional_gan_term_trains_a_discriminator_and_resumes(generated_footage, tmp_path):
     import torch
 
@@ -182,7 +241,7 @@ def test_cross_clip_references(generated_footage, tmp_path):
     sampler = WindowSampler(info.train_clips, seed=4)
     assert len(sampler.index) == 2
     state = sampler.state()
-    _, inputs, gt, _ = sampler.gen_batch(8, cross_clip=1.0)
+    _, inputs, gt, _, _ = sampler.gen_batch(8, cross_clip=1.0)
     sampler.set_state(state)  # replay: every reference window comes from the other clip
     idx, t, _ = sampler._draw(8)
     sampler.rng.random(8)
@@ -190,7 +249,7 @@ def test_cross_clip_references(generated_footage, tmp_path):
     assert (other != idx).all()
     assert torch.equal(inputs[:, 3:], sampler._windows(other, starts))
     assert torch.equal(gt, sampler._windows(idx, t))
-    _, inputs, gt, _ = sampler.gen_batch(8)  # default: the same clip, as published
+    _, inputs, gt, _, _ = sampler.gen_batch(8)  # default: the same clip, as published
     assert inputs.shape == (8, 6, 5, 96, 96)
 
     result = train(TrainOptions(name="mix", footage=(str(generated_footage),), device="cpu", preset="debug",
@@ -201,6 +260,9 @@ def test_cross_clip_references(generated_footage, tmp_path):
     with pytest.raises(InputError, match="fraction"):
         train(TrainOptions(name="bad", footage=(str(generated_footage),), device="cpu", preset="debug",
                            cross_clip_refs=1.5))
+    with pytest.raises(InputError, match="--mouth-weight"):
+        train(TrainOptions(name="bad", footage=(str(generated_footage),), device="cpu", preset="debug",
+                           mouth_weight=-1))
 
 
 def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):

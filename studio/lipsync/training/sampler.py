@@ -15,6 +15,7 @@ import numpy as np
 from ...audio.mel import MEL_FPS, MEL_STEP
 
 T = 5  # frames per window
+MOUTH_MARGIN = 0.25  # the mouth box reaches this fraction of the mouth's width beyond the outer lip landmarks
 
 
 def lower_halves(video):
@@ -50,6 +51,17 @@ def _decode(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
+def mouth_boxes(lips: np.ndarray, size: int) -> np.ndarray:
+    """(N, 4) int boxes x0, y0, x1, y1 (end exclusive) around each frame's lip landmarks (N, P, 2), widened by
+    MOUTH_MARGIN x the mouth width on every side; frames without landmarks (all zero) get an empty box."""
+    lo, hi = lips.min(axis=1).astype(np.float32), lips.max(axis=1).astype(np.float32)
+    margin = MOUTH_MARGIN * (hi[:, :1] - lo[:, :1])
+    boxes = np.concatenate([np.floor(lo - margin), np.ceil(hi + margin) + 1], axis=1)
+    boxes = np.clip(boxes, 0, size).astype(np.int64)
+    boxes[~np.any(lips != 0, axis=(1, 2))] = 0
+    return boxes
+
+
 def load_clip(folder: Path):
     meta = json.loads((folder / "meta.json").read_text())
     frames = _decode(folder / "crops.mp4")
@@ -62,7 +74,7 @@ class WindowSampler:
         import torch
 
         self.device = torch.device(device)
-        frames, mels, self.index = [], [], []
+        frames, mels, boxes, self.index = [], [], [], []
         offset = 0
         for folder in clips:
             f, m, meta = load_clip(Path(folder))
@@ -70,6 +82,7 @@ class WindowSampler:
             if usable < 3 * T:
                 continue
             frames.append(f[:usable])
+            boxes.append(mouth_boxes(np.load(Path(folder) / "lips.npy")[:usable], f.shape[1]))
             mels.append(m)
             self.index.append((offset, usable, meta["fps"], len(mels) - 1))
             offset += usable
@@ -79,6 +92,7 @@ class WindowSampler:
             raise InputError("no clip is long enough to train on (each needs at least 15 frames with audio)")
         self.torch = torch
         self.frames = torch.from_numpy(np.concatenate(frames)).to(self.device)  # (N, S, S, 3) uint8
+        self.mouths = torch.from_numpy(np.concatenate(boxes)).to(self.device)  # (N, 4) mouth box per frame
         longest = max(m.shape[1] for m in mels)
         padded = np.stack([np.pad(m, ((0, 0), (0, longest - m.shape[1])), mode="edge") for m in mels])
         self.mel_all = torch.from_numpy(padded).to(self.device)  # (clips, 80, longest)
@@ -121,6 +135,16 @@ class WindowSampler:
         x = self.frames[self.torch.from_numpy(rows).to(self.device)].float().div(255)  # (B, T, S, S, 3)
         return x.permute(0, 4, 1, 2, 3)
 
+    def _mouth_masks(self, idx, starts):
+        """(B, 1, T, S, S) float: 1 inside each frame's mouth box, 0 elsewhere (no random numbers drawn)."""
+        torch = self.torch
+        rows = self.offsets[idx][:, None] + starts[:, None] + np.arange(T)[None]
+        box = self.mouths[torch.from_numpy(rows).to(self.device)]  # (B, T, 4)
+        grid = torch.arange(self.size, device=self.device)
+        inside_x = (grid >= box[..., 0:1]) & (grid < box[..., 2:3])  # (B, T, S)
+        inside_y = (grid >= box[..., 1:2]) & (grid < box[..., 3:4])
+        return (inside_y[..., :, None] & inside_x[..., None, :]).float().unsqueeze(1)
+
     def _mels(self, idx, frame_starts):
         """(B, K, 80, 16) mel windows starting at each frame of frame_starts (B, K)."""
         torch = self.torch
@@ -161,7 +185,8 @@ class WindowSampler:
         return other, starts
 
     def gen_batch(self, batch: int, cross_clip: float = 0.0):
-        """(indiv_mels (B,T,1,80,16), inputs (B,6,T,S,S), target (B,3,T,S,S), mel (B,1,80,16)). A fraction
+        """(indiv_mels (B,T,1,80,16), inputs (B,6,T,S,S), target (B,3,T,S,S), mel (B,1,80,16), mouth (B,1,T,S,S):
+        1 in the target's mouth box). A fraction
         ``cross_clip`` of the samples take their reference window from another clip (other light, pose and
         mouth), so the generator learns to take the face's look from the unmasked upper half."""
         torch = self.torch
@@ -177,4 +202,4 @@ class WindowSampler:
         inputs = torch.cat([masked, ref], dim=1)
         indiv = self._mels(idx, t[:, None] + np.arange(T)[None])[:, :, None]  # (B, T, 1, 80, 16)
         mel = self._mels(idx, t[:, None])  # (B, 1, 80, 16)
-        return indiv, inputs, gt, mel
+        return indiv, inputs, gt, mel, self._mouth_masks(idx, t)

@@ -42,6 +42,7 @@ class TrainOptions:
     init_expert: Optional[str] = None  # start from this sync expert (expert steps default to 0 then)
     lr: Optional[float] = None  # starting learning rate (overrides the preset; a decaying preset ends at lr / 10)
     cross_clip_refs: Optional[float] = None  # fraction of references from another clip (overrides the preset)
+    mouth_weight: Optional[float] = None  # extra L1 weight inside the mouth box (overrides the preset; 0 = off)
     footage_minutes: Optional[float] = None  # use at most this much footage
     attribution: str = ""
 
@@ -129,6 +130,10 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
             if not 0 <= options.cross_clip_refs <= 1:
                 raise InputError("--cross-clip-refs is a fraction between 0 and 1")
             overrides.update(cross_clip_refs=options.cross_clip_refs)
+        if options.mouth_weight is not None:
+            if not 0 <= options.mouth_weight <= 20:
+                raise InputError("--mouth-weight must be between 0 (plain L1) and 20, e.g. 3")
+            overrides.update(mouth_weight=options.mouth_weight)
         if options.lr is not None:
             if not 0 < options.lr < 0.1:
                 raise InputError("--lr must be a small positive number, e.g. 1e-4 (fine-tuning) or 1e-3")
@@ -202,7 +207,8 @@ def options_from_cli(args) -> TrainOptions:
     return TrainOptions(name=args.name, footage=tuple(args.footage or ()), minutes=args.minutes, device=args.device,
                         preset=args.preset, img_size=args.img_size, steps=args.steps,
                         expert_steps=args.expert_steps, resume=args.resume, gan_weight=args.gan_weight,
-                        init=args.init, init_expert=args.init_expert, lr=args.lr, cross_clip_refs=args.cross_clip_refs)
+                        init=args.init, init_expert=args.init_expert, lr=args.lr, cross_clip_refs=args.cross_clip_refs,
+                        mouth_weight=args.mouth_weight)
 
 
 __all__ = ["TrainOptions", "TrainResult", "ModelInfo", "train", "list_models", "options_from_cli"]
