@@ -66,7 +66,7 @@ def load_clip(folder: Path):
     meta = json.loads((folder / "meta.json").read_text())
     frames = _decode(folder / "crops.mp4")
     mel = np.load(folder / "mel.npy").astype(np.float32)
-    return frames[: meta["frames"]], mel, meta
+    return frames[: meta["frames"]], mel, np.load(folder / "lips.npy"), meta
 
 
 class WindowSampler:
@@ -77,12 +77,12 @@ class WindowSampler:
         frames, mels, boxes, self.index = [], [], [], []
         offset = 0
         for folder in clips:
-            f, m, meta = load_clip(Path(folder))
+            f, m, lips, meta = load_clip(Path(folder))
             usable = min(len(f), int((m.shape[1] - MEL_STEP) * meta["fps"] / MEL_FPS))  # whole mel windows only
             if usable < 3 * T:
                 continue
             frames.append(f[:usable])
-            boxes.append(mouth_boxes(np.load(Path(folder) / "lips.npy")[:usable], f.shape[1]))
+            boxes.append(mouth_boxes(lips[:usable], f.shape[1]))
             mels.append(m)
             self.index.append((offset, usable, meta["fps"], len(mels) - 1))
             offset += usable
