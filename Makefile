@@ -19,7 +19,7 @@ demo: setup
 		--save-audio samples/out/demo.wav -o samples/out/demo.mp4
 
 test: .venv/.browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=10 tests
 
 clean:
 	rm -rf samples/out .pytest_cache

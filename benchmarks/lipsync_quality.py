@@ -4,8 +4,9 @@
                                          [--start N] [--limit N] [--out JSON]
 
 DATA_DIR is a folder of talking clips of one person (or holds them in clips/). Protocol, per evaluation clip B
-(clips from --start, --limit of them): pick a different clip A of the most similar length; drive A's video with B's
-audio; track the face mesh on the result and on B; compare the mouths (landmarks normalised for scale and pose):
+(clips from --start, --limit of them): pick a driving clip A (see choose_drivers: a different clip per pair, spread
+evenly over the clips outside the evaluation range); drive A's video with B's audio; track the face mesh on the
+result and on B; compare the mouths (landmarks normalised for scale and pose):
   - open_corr: Pearson correlation of the mouth-opening curves (generated vs B's real mouth);
   - lmd: mean lip-landmark distance in inter-ocular units;
   - offset: the lag (frames) maximising that correlation (0 = in sync);
@@ -14,6 +15,7 @@ gives mouth PSNR/SSIM: B's own frames with the lower half masked, the reference 
 generated vs real lower half of the face crop; "A unchanged" there means pasting A's reference crop. A second
 reconstruction takes the references from B itself, half a clip away (psnr_same_clip_ref), closer to real use.
 With --expert (a SyncNet checkpoint) the sync confidence of the expert on generated crops is reported too.
+With --tiles DIR, one PNG per pair: lower-face crops at 8 moments, rows generated / real B / A unchanged.
 """
 from __future__ import annotations
 
@@ -35,17 +37,57 @@ def clips_in(data: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg"})
 
 
-def track(path: Path):
-    """Per-frame normalised landmarks (frames, 478, 2) of a video, or None where no face was found."""
+def choose_drivers(clips: list[Path], evaluation: list[Path], length, usable=lambda c: True) -> dict[Path, Path]:
+    """Driving clip A for each evaluation clip B: deterministic, never B, a different A per pair, spread over the set.
+
+    The pool is every clip outside the evaluation range (all clips but B when that leaves fewer than the pairs),
+    sorted by name. Pair i starts at pool position floor((i + 0.5) * len(pool) / pairs), a stride through the whole
+    sorted list, and takes the first clip from there on (wrapping) that is not B, not yet used, usable and at least
+    as long as B (within one frame); when no unused usable clip is long enough it takes the first unused usable one
+    (the pipeline ping-pongs a shorter video). `length(clip)` gives a clip's duration in seconds; `usable(clip)`
+    says whether a clip can drive (here: a face tracked in every frame; GRID s1's bbizzn.mp4 starts with 12 grey
+    frames, for instance).
+    """
+    inside = set(evaluation)
+    outside = [c for c in clips if c not in inside]
+    chosen: dict[Path, Path] = {}
+    used: set[Path] = set()
+    n = len(evaluation)
+    for i, b in enumerate(evaluation):
+        pool = outside if len(outside) >= n else [c for c in clips if c != b]
+        start = int((i + 0.5) * len(pool) / n)
+        order = [pool[(start + k) % len(pool)] for k in range(len(pool))]
+        free = [c for c in order if c != b and c not in used] or [c for c in order if c != b]
+        fits = (c for c in free if length(c) >= length(b) - 0.04 and usable(c))
+        a = next(fits, None) or next((c for c in free if usable(c)), None)
+        if a is None:
+            raise SystemExit(f"no usable driving clip for {b.name}")
+        chosen[b] = a
+        used.add(a)
+    return chosen
+
+
+def track(path: Path, tiles: int = 0):
+    """Per-frame normalised landmarks (frames, 478, 2) of a video, or None where no face was found; with tiles > 0
+    also (landmarks, crops): 96 px lower-face crops at `tiles` evenly spaced frames."""
     from studio.face import track_with_frames
     from studio.face.landmarks import normalise_landmarks
+    from studio.lipsync.neural import face_crop
     from studio.video.io import probe, read_frames
 
     info = probe(path)
-    out = []
-    for _, face in track_with_frames(read_frames(info), info.fps):
+    out, crops, prev = [], [], None
+    total = max(1, int(round(info.duration * info.fps)))
+    marks = {int((k + 0.5) * total / tiles) for k in range(tiles)} if tiles else set()
+    for t, (frame, face) in enumerate(track_with_frames(read_frames(info), info.fps)):
         out.append(None if face is None else normalise_landmarks(face.landmarks))
-    return out
+        prev = face or prev
+        if t in marks and prev is not None and len(crops) < tiles:
+            crops.append(face_crop(frame, prev.box, 96)[48:])
+    if not tiles:
+        return out
+    crops += [np.zeros((48, 96, 3), np.uint8)] * (tiles - len(crops))
+    return out, crops
 
 
 def mouth_curves(landmarks):
@@ -129,6 +171,15 @@ def sync_confidence(expert, crops, windows, fps) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def save_tiles(path: Path, rows) -> None:
+    """A PNG with one row of crops per entry of rows (generated, real B, A unchanged)."""
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path)
@@ -138,6 +189,7 @@ def main() -> int:
     ap.add_argument("--start", type=int, default=0, help="first evaluation clip (sorted by name)")
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--out", default="benchmarks/results/lipsync_quality.json")
+    ap.add_argument("--tiles", type=Path, help="folder for one PNG of mouth crops per pair")
     args = ap.parse_args()
 
     from studio import Studio
@@ -148,7 +200,28 @@ def main() -> int:
     if len(evaluation) < 2:
         print("need at least two clips", file=sys.stderr)
         return 1
-    lengths = {c: probe(c).duration for c in evaluation}
+    lengths: dict[Path, float] = {}
+
+    def length(c: Path) -> float:
+        if c not in lengths:
+            lengths[c] = probe(c).duration
+        return lengths[c]
+
+    tracked: dict[Path, list] = {}
+
+    def usable(c: Path) -> bool:
+        if c not in tracked:
+            tracked[c] = track(c)
+        return all(lm is not None for lm in tracked[c])
+
+    drivers = choose_drivers(clips, evaluation, length, usable)
+    skipped = sorted(c.name for c in tracked if not usable(c))
+    if skipped:
+        print(f"skipped as driving videos (face not tracked in every frame): {', '.join(skipped)}")
+    distinct = len(set(drivers.values()))
+    print(f"{len(evaluation)} pairs, {distinct} distinct driving videos (of {len(clips)} clips):", flush=True)
+    for b in evaluation:
+        print(f"  video {drivers[b].name} ({length(drivers[b]):.2f} s) <- audio {b.name} ({length(b):.2f} s)")
     studio = Studio(device="auto")
     engine = expert = None
     if args.engine == "wav2lip":
@@ -166,26 +239,36 @@ def main() -> int:
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="studio-lsq-") as tmp:
         for i, b in enumerate(evaluation):
-            others = [c for c in evaluation if c != b]
-            a = min(others, key=lambda c: (abs(lengths[c] - lengths[b]), c.name))
+            a = drivers[b]
             out = Path(tmp) / f"{i}.mp4"
             studio.lipsync(a, b, out, engine=args.engine, model=args.model)
-            real, gen, unchanged = track(b), track(out), track(a)
+            if args.tiles:
+                (real, real_t), (gen, gen_t), (unchanged, a_t) = track(b, 8), track(out, 8), track(a, 8)
+                save_tiles(args.tiles / f"{i:02d}_{b.stem}_from_{a.stem}.png", [gen_t, real_t, a_t])
+            else:
+                real, gen, unchanged = track(b), track(out), tracked.get(a) or track(a)
             row = dict(a=a.name, b=b.name, **compare(gen, real))
             base = compare(unchanged, real)
             row.update({f"{k}_unchanged": v for k, v in base.items()})
             if engine is not None:
                 row.update(reconstruction(engine, b, a, expert))
             rows.append(row)
-            print(f"{i + 1}/{len(evaluation)} {b.name} <- audio, video {a.name}: corr {row['open_corr']:.3f} "
+            print(f"{i + 1}/{len(evaluation)} audio {b.name} -> video {a.name}: corr {row['open_corr']:.3f} "
                   f"lmd {row['lmd']:.4f} offset {row['offset']}", flush=True)
     keys = [k for k in rows[0] if k not in ("a", "b")]
     summary = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     summary["offset_zero_fraction"] = float(np.mean([r["offset"] == 0 for r in rows]))
     summary["offset_median"] = float(np.median([r["offset"] for r in rows]))
     report = dict(engine=args.engine, model=args.model, data=str(args.data), clips=len(rows), start=args.start,
-                  seconds=round(time.time() - t0, 1), summary=summary, rows=rows)
-    print(f"\nengine {args.engine}{' / ' + args.model if args.model else ''}, {len(rows)} pairs")
+                  seconds=round(time.time() - t0, 1),
+                  driver_rule="stride through the clips outside the evaluation range, sorted by name: pair i starts "
+                              "at floor((i + 0.5) * pool / pairs), first unused clip at least as long as B with a face "
+                              "tracked in every frame; drivers maps "
+                              "each audio clip B to its driving video A",
+                  driving_videos=distinct, skipped_drivers=skipped, drivers={b.name: drivers[b].name for b in evaluation},  # audio B: video A
+                  summary=summary, rows=rows)
+    print(f"\nengine {args.engine}{' / ' + args.model if args.model else ''}, {len(rows)} pairs, "
+          f"{distinct} distinct driving videos")
     print(f"{'measure':<22}{'lip-synced':>12}{'A unchanged':>14}")
     for k in ("open_corr", "lmd", "offset"):
         print(f"{k:<22}{summary[k]:>12.4f}{summary[k + '_unchanged']:>14.4f}")

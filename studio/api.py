@@ -62,8 +62,11 @@ def resolve_device(device: str = "auto") -> str:
 class Studio:
     """Entry point for scripts, the CLI and the app. Cheap to create: models load on first use."""
 
-    def __init__(self, device: str = "auto"):
+    def __init__(self, device: str = "auto", *, model_paths: bool = True):
+        """``model_paths=False`` accepts models by name only, never a file path (the app: a remote client must
+        not make the server load a file of its choosing)."""
         self.device = resolve_device(device)
+        self.model_paths = model_paths
 
     # ---- lip-sync -------------------------------------------------------------------------------------------
     def engines(self) -> list[str]:
@@ -71,6 +74,20 @@ class Studio:
         from .lipsync.engines import ENGINES
 
         return ["auto", *ENGINES.available_names()]
+
+    def lipsync_models(self) -> list[str]:
+        """Names of the installed network checkpoints and actor models (what ``model=`` accepts by name)."""
+        from .checkpoints import installed_names
+
+        return installed_names()
+
+    def _checked(self, options: LipSyncOptions) -> LipSyncOptions:
+        """With ``model_paths=False`` the model must be a name; it is replaced by its file in a managed folder."""
+        if self.model_paths or not options.model:
+            return options
+        from .checkpoints import resolve
+
+        return _replace(options, model=str(resolve(options.model, allow_paths=False)))
 
     def lipsync(
         self,
@@ -86,9 +103,12 @@ class Studio:
 
         Keyword ``overrides`` replace fields of ``options`` (e.g. ``engine="visemes"``).
         """
-        from .lipsync.pipeline import load_speech_file, run_lipsync
+        from .lipsync.pipeline import check_face_source, load_speech_file, run_lipsync
+        from .video.io import check_output_path
 
-        options = _with(options, overrides)
+        check_output_path(out, inputs=(face, audio))  # before any work: never overwrite a source
+        check_face_source(face)
+        options = self._checked(_with(options, overrides))
         speech = load_speech_file(audio)
         return run_lipsync(face, speech, out, options, self.device, Progress.of(progress))
 
@@ -109,10 +129,12 @@ class Studio:
         from .lipsync.pipeline import check_face_source, run_lipsync, save_speech
         from .video.io import check_output_path
 
+        check_output_path(out, inputs=(face,))
+        if save_audio is not None:
+            check_output_path(save_audio, suffixes=(".wav", ".flac"), inputs=(face, out))
         check_face_source(face)  # fail on a bad face file before spending time on speech
-        check_output_path(out)
         prog = Progress.of(progress)
-        options = _with(options, overrides)
+        options = self._checked(_with(options, overrides))
         speech = self.speak_speech(text, voice=voice, options=speak_options, progress=prog)
         audio_path = save_speech(speech, save_audio) if save_audio is not None else None
         result = run_lipsync(face, speech, out, options, self.device, prog)

@@ -7,9 +7,14 @@ Three on-disk formats load:
 - "studio": our own format, written by :func:`save_checkpoint`, with the model's config and the training
   metadata (train config, data fingerprint, step, metrics, licence/attribution) inside.
 
-A name or a path is accepted everywhere. Names are looked up in the registry below (official weights, which
-cannot be downloaded here: the error says where to put them) and among our own models: `checkpoints/*.pt` in the
-repository and `studio.paths.models_dir()`.
+A name or a path is accepted by the library and the CLI; the app accepts names only. Names are looked up in the
+registry below (official weights, which cannot be downloaded here: the error says where to put them) and among our
+own models: `checkpoints/*.pt` in the repository and `studio.paths.models_dir()`.
+
+Safety: a pickle can run any code when it is loaded, so every pickled checkpoint (ours and the official `.pth`)
+is read with ``torch.load(weights_only=True)``, which only rebuilds tensors and plain Python values; our metadata is
+stored as plain types for that reason. TorchScript files are programs, so they load only from the folders the
+studio manages (``managed_folders()``), never from an arbitrary path.
 """
 from __future__ import annotations
 
@@ -97,16 +102,47 @@ def _own_models() -> dict[str, Path]:
     return found
 
 
-def resolve(name_or_path) -> Path:
-    """A checkpoint name or a path -> an existing file, or MissingCheckpointError saying where to put it."""
+def managed_folders() -> tuple[Path, ...]:
+    """The folders whose files the studio itself puts there (or a user installs on purpose): the only places from
+    which formats that run code on loading (TorchScript) are accepted."""
+    return (models_dir(), BUNDLED_CHECKPOINTS)
+
+
+def is_managed(path: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    return any(real.is_relative_to(os.path.realpath(folder)) for folder in managed_folders())
+
+
+def installed_names() -> list[str]:
+    """Names of every checkpoint that is installed now: registry entries with their file, and our own models."""
+    names = [name for name, info in REGISTRY.items() if info.installed()]
+    names += [name for name in _own_models() if name not in REGISTRY]
+    return names
+
+
+def resolve(name_or_path, *, allow_paths: bool = True) -> Path:
+    """A checkpoint name or a path -> an existing file, or MissingCheckpointError saying where to put it.
+
+    With ``allow_paths=False`` (the app, any remote caller) only names are accepted and no message tells whether
+    some path exists on this machine."""
     if name_or_path is None or str(name_or_path).strip() == "":
         raise InputError("no checkpoint was given")
-    text = str(name_or_path)
+    text = str(name_or_path).strip()
+    if not allow_paths:
+        return _resolve_name(text)
     p = Path(text).expanduser()
     if p.is_file():
         return p
     if p.is_dir():
         raise InputError(f"checkpoint {p} is a directory; give the checkpoint file inside it")
+    if text in REGISTRY or text in _own_models():
+        return _resolve_name(text)
+    if any(sep in text for sep in ("/", "\\")) or p.suffix in (".pt", ".pth"):
+        raise MissingCheckpointError(f"checkpoint file {p} does not exist")
+    return _resolve_name(text)
+
+
+def _resolve_name(text: str) -> Path:
     if text in REGISTRY:
         info = REGISTRY[text]
         if info.installed():
@@ -119,10 +155,9 @@ def resolve(name_or_path) -> Path:
     own = _own_models()
     if text in own:
         return own[text]
-    if any(sep in text for sep in ("/", "\\")) or p.suffix in (".pt", ".pth"):
-        raise MissingCheckpointError(f"checkpoint file {p} does not exist")
-    known = sorted(set(REGISTRY) | set(own))
-    raise InputError(f"unknown checkpoint {text!r}; known names: {', '.join(known)} (or give a file path)")
+    installed = installed_names()
+    raise InputError(f"unknown model {text!r}; installed models: {', '.join(installed) or 'none'} "
+                     f"(`studio checkpoints` lists every known name and where its file goes)")
 
 
 def is_available(name: str) -> bool:
@@ -188,24 +223,30 @@ def _guess_kind(state: dict) -> str:
     raise InputError("the checkpoint's weights are not a Wav2Lip generator, SyncNet_color or discriminator")
 
 
-def load_checkpoint(name_or_path, map_location="cpu") -> LoadedCheckpoint:
-    """Load any of the three formats into a LoadedCheckpoint (weights on ``map_location``)."""
+def load_checkpoint(name_or_path, map_location="cpu", *, allow_paths: bool = True) -> LoadedCheckpoint:
+    """Load any of the three formats into a LoadedCheckpoint (weights on ``map_location``).
+
+    Pickles load with ``weights_only=True``; TorchScript only from :func:`managed_folders`."""
+    import pickle
+
     import torch
 
-    path = resolve(name_or_path)
+    path = resolve(name_or_path, allow_paths=allow_paths)
     _verify(path)
     if _is_torchscript(path):
         return _load_torchscript(path, map_location)
     try:
-        data = torch.load(path, map_location=map_location, weights_only=False)
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # weights_only refuses any pickled object other than tensors and plain values: such a file could run code
+        raise InputError(
+            f"{path} holds pickled Python objects besides weights, and loading it could run code, so it is refused. "
+            "Use the published checkpoint file, or a checkpoint written by studio (plain weights and metadata)"
+        ) from None
     except RuntimeError as e:
-        if "TorchScript" in str(e) or "constants.pkl" in str(e) or "torch.jit" in str(e):
-            return _load_torchscript(path, map_location)
         raise InputError(f"{path} is not a readable PyTorch checkpoint ({e})") from None
-    except Exception as e:  # pickle errors, truncated files
+    except Exception as e:  # truncated files, not a checkpoint at all
         raise InputError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
-    if isinstance(data, torch.jit.ScriptModule):
-        return _from_scripted(data, path)
     if isinstance(data, dict) and data.get("format") == FORMAT:
         if data.get("version", 0) > FORMAT_VERSION:
             raise InputError(f"{path} was written by a newer studio (format {data['version']}); update studio")
@@ -233,6 +274,10 @@ def _is_torchscript(path: Path) -> bool:
 def _load_torchscript(path: Path, map_location) -> LoadedCheckpoint:
     import torch
 
+    if not is_managed(path):
+        raise InputError(
+            f"{path} is a TorchScript module, a program that runs when it is loaded, so studio loads it only from its "
+            f"own checkpoint folders: copy it into {models_dir()} and give its name (e.g. --model {path.stem})")
     try:
         scripted = torch.jit.load(str(path), map_location=map_location)
     except Exception as e:

@@ -155,7 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train (or resume) an actor model on footage of one person")
     p.add_argument("--name", required=True, help="model name, used later as `studio lipsync --model NAME`")
     p.add_argument("--footage", nargs="+", help="folder(s) or video files of the person talking (or a prepared dataset)")
-    p.add_argument("--minutes", type=float, help="stop (with a checkpoint) after this many minutes; --resume continues")
+    p.add_argument("--minutes", type=float,
+                   help="stop (with a checkpoint) after this many minutes; the sync expert gets at most its share "
+                   "(its fraction of the steps, at most half) and the generator the rest; a model whose generator "
+                   "has not reached the preset's minimum steps is saved unfinished; --resume continues")
     p.add_argument("--resume", action="store_true", help="continue where the last run of this model stopped")
     p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
@@ -276,20 +279,25 @@ def _print_registry(registry) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .stops import exit_code, stops_raise
+
     try:
-        return _run(args)
+        with stops_raise():  # SIGTERM and SIGHUP stop a job like Ctrl-C: children ended, partial files removed
+            return _run(args)
     except StudioError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or stops.Stopped for SIGTERM/SIGHUP
         from .paths import models_dir
 
         if args.command == "train" and (models_dir() / args.name / "state.pt").exists():  # saved on the way out
             print(f"interrupted; the run was saved: `studio train --name {args.name} --resume` continues it",
                   file=sys.stderr)
+        elif args.command == "app":
+            print("stopped; running jobs were cancelled and the app's temporary files removed", file=sys.stderr)
         else:
             print("interrupted; nothing was written", file=sys.stderr)
-        return 130
+        return exit_code(e)
 
 
 if __name__ == "__main__":

@@ -81,9 +81,9 @@ def test_training_lowers_the_loss_and_resumes_exactly(generated_footage, tmp_pat
     assert later < first * 0.85
     t.save()
     a = _trainer(info, tmp_path / "run")
-    a.load_state_dict(torch.load(tmp_path / "run" / "state.pt", weights_only=False))
+    a.load_state_dict(torch.load(tmp_path / "run" / "state.pt", weights_only=True))
     b = _trainer(info, tmp_path / "run")
-    b.load_state_dict(torch.load(tmp_path / "run" / "state.pt", weights_only=False))
+    b.load_state_dict(torch.load(tmp_path / "run" / "state.pt", weights_only=True))
     assert a.gen_step == t.gen_step
     assert a.generator_train_step() == b.generator_train_step()  # same data, same weights: identical step
     from studio.checkpoints import load_checkpoint
@@ -178,7 +178,7 @@ def test_optional_gan_term_trains_a_discriminator_and_resumes(generated_footage,
     assert load_checkpoint(tmp_path / "gan" / "model.pt").meta["train_config"]["gan_weight"] == 0.07
     a, b = make(), make()
     for x in (a, b):
-        x.load_state_dict(torch.load(tmp_path / "gan" / "state.pt", weights_only=False))
+        x.load_state_dict(torch.load(tmp_path / "gan" / "state.pt", weights_only=True))
     assert a.generator_train_step() == b.generator_train_step()
 
 
@@ -396,3 +396,167 @@ def test_cli_interrupt_of_training_points_to_resume(monkeypatch, capsys):
     (models_dir() / "early" / "state.pt").write_bytes(b"")
     assert main(["train", "--name", "early", "--resume"]) == 130
     assert "studio train --name early --resume" in capsys.readouterr().err
+
+
+# ---- unfinished models, the time budget's split, train.log from the first step --------------------------------
+
+@pytest.fixture(scope="module")
+def prepared_footage(generated_footage, tmp_path_factory):
+    """The generated clips prepared once, as a dataset folder that `--footage` accepts as it is."""
+    from studio.lipsync.training.dataset import prepare_dataset
+
+    root = tmp_path_factory.mktemp("prepared")
+    prepare_dataset(generated_footage, img_size=96, root=root)
+    return root
+
+
+@pytest.fixture
+def step_clock(monkeypatch):
+    """Training time made deterministic: every expert or generator step takes one (fake) second; nothing else
+    (evaluation, saving) takes any."""
+    import time
+    from types import SimpleNamespace
+
+    from studio.lipsync.training import train as train_module
+    from studio.lipsync.training.train import Trainer
+
+    now = [0.0]
+    monkeypatch.setattr(train_module, "time", SimpleNamespace(monotonic=lambda: now[0], strftime=time.strftime))
+    for method in ("expert_train_step", "generator_train_step"):
+        original = getattr(Trainer, method)
+
+        def timed(self, _original=original):
+            now[0] += 1.0
+            return _original(self)
+
+        monkeypatch.setattr(Trainer, method, timed)
+    return now
+
+
+def _log_records(folder):
+    import json
+
+    return [json.loads(line) for line in (folder / "train.log").read_text().splitlines()]
+
+
+def test_budget_limited_run_is_saved_unfinished_refused_and_resumed(prepared_footage, step_clock, face_png,
+                                                                    speech_wav, tmp_path, capsys):
+    """A time budget that ends before the generator's minimum steps (debug preset: 2 of 4) saves the model as
+    unfinished: the CLI says so and how to resume, `studio models` marks it, lip-sync refuses it (API, CLI, by name
+    and by path); resuming finishes it and it is accepted."""
+    from studio.api import Studio
+    from studio.checkpoints import load_checkpoint
+    from studio.cli import main
+    from studio.lipsync.engines import create_engine
+    from studio.lipsync.training.service import TrainOptions, list_models, train
+    from studio.paths import models_dir
+
+    # 3 s: the expert may use half (its 4 steps of 8), 1.5 s = 2 steps; the generator gets the rest, 1 step
+    assert main(["train", "--name", "t10", "--footage", str(prepared_footage), "--preset", "debug",
+                 "--device", "cpu", "--minutes", str(3 / 60)]) == 0
+    out = capsys.readouterr().out
+    assert "expert step 2 of 4, generator step 1 of 4" in out
+    assert "unfinished" in out and "resume it with `studio train --name t10 --resume` (add --minutes N)" in out
+    assert "use it with --model" not in out
+    folder = models_dir() / "t10"
+    meta = load_checkpoint(folder / "model.pt").meta
+    assert meta["ready"] is False and meta["step"] == 1 and meta["generator_steps"] == 4
+    assert meta["min_generator_steps"] == 2 and "unfinished" in meta["ready_reason"] and meta["name"] == "t10"
+    records = _log_records(folder)  # train.log from the first step of each phase
+    assert (records[0]["phase"], records[0]["expert_step"], records[0]["gen_step"]) == ("expert", 1, 0)
+    assert any(r["phase"] == "generator" and r["gen_step"] == 1 and "val_l1" in r for r in records)
+
+    info = next(m for m in list_models() if m.name == "t10")
+    assert not info.ready and "unfinished (generator step 1 of 4)" in info.describe()
+    assert main(["models"]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "unfinished (generator step 1 of 4): resume it with `studio train --name t10 --resume`" in lines["t10"]
+    assert "unfinished" not in lines["s1"]
+    assert next(m for m in list_models() if m.name == "s1").ready  # no flag in the bundled checkpoint: ready
+
+    message = r"model t10 is unfinished \(generator step 1 of 4\): resume it with `studio train --name t10 --resume`"
+    video = tmp_path / "out.mp4"
+    for model in ("t10", str(folder / "model.pt")):
+        with pytest.raises(InputError, match=message):
+            Studio(device="cpu").lipsync(face_png, speech_wav, video, engine="wav2lip", model=model)
+    assert main(["lipsync", "--face", str(face_png), "--audio", str(speech_wav), "-o", str(video),
+                 "--engine", "wav2lip", "--model", "t10"]) == 2
+    err = capsys.readouterr().err
+    assert "model t10 is unfinished (generator step 1 of 4)" in err and "studio train --name t10 --resume" in err
+    assert not video.exists()
+
+    # resuming (state.pt loads with weights_only=True): the generator is still in its L1-only warm-up, so the
+    # expert's two remaining steps run first, then the generator's three
+    done = train(TrainOptions(name="t10", resume=True, device="cpu"))
+    assert (done.expert_step, done.generator_step) == (4, 4) and done.ready
+    assert "use it with --model t10" in done.describe() and "unfinished" not in done.describe()
+    meta = load_checkpoint(folder / "model.pt").meta
+    assert meta["ready"] is True and meta["ready_reason"].startswith("finished")
+    assert "unfinished" not in next(m for m in list_models() if m.name == "t10").describe()
+    assert create_engine("wav2lip", "t10", "cpu")[0] == "wav2lip"  # accepted now
+
+
+def test_time_budget_is_split_between_expert_and_generator(prepared_footage, step_clock, tmp_path):
+    """With minutes and both phases left, the expert stops at its share (its fraction of the steps, at most half)
+    and the generator trains with the rest; train.log and the progress show each phase from its first step."""
+    from studio.lipsync.training.dataset import prepare_dataset
+    from studio.lipsync.training.sampler import WindowSampler
+    from studio.lipsync.training.train import TrainConfig, Trainer
+
+    assert TrainConfig.preset("cpu").expert_share(0, 0) == pytest.approx(2000 / 6000)
+    assert TrainConfig.preset("debug", expert_steps=100, generator_steps=10).expert_share(0, 0) == 0.5  # capped
+    assert TrainConfig.preset("debug").expert_share(4, 1) == 0.0  # the expert is done
+
+    info = prepare_dataset(prepared_footage)
+    cfg = TrainConfig.preset("debug", expert_steps=4, generator_steps=12, eval_every=1000)
+    trainer = Trainer(tmp_path / "split", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1),
+                      "cpu")
+    stages = []
+    trainer.run(minutes=8 / 60, progress=lambda stage, done, total: stages.append((stage, done, total)))
+    # the expert's share: 4 / (4 + 12) of 8 s = 2 s, 2 steps; the generator the remaining 6 s
+    assert (trainer.expert_step, trainer.gen_step) == (2, 6)
+    assert {s.split(" · ")[0] for s, _, _ in stages} == {"expert", "generator"}  # one progress bar per phase
+    assert stages[0][0].startswith("expert · loss ") and (stages[0][1], stages[0][2]) == (1, 4)
+    generator = [s for s in stages if s[0].startswith("generator")]
+    assert generator[0][0].startswith("generator · L1 ") and "sync " in generator[0][0]
+    assert "val: expert acc" in generator[0][0] and (generator[-1][1], generator[-1][2]) == (6, 12)
+    records = _log_records(tmp_path / "split")
+    assert [(r["expert_step"], r["gen_step"], r.get("event")) for r in records] == [
+        (1, 0, None), (2, 0, "expert's share of the time budget spent"), (2, 1, None), (2, 6, "time budget spent")]
+    assert trainer.readiness()["ready"] and "usable" in trainer.readiness()["ready_reason"]  # 6 >= 2 of 12
+
+
+def test_checkpoints_hold_plain_values_and_resume_with_weights_only(prepared_footage, tmp_path):
+    """Metadata given as numpy scalars, paths or tuples is stored as plain values, so state.pt and model.pt load
+    with torch.load(weights_only=True) and the resumed run continues exactly."""
+    from pathlib import Path
+
+    import torch
+
+    from studio.checkpoints import load_checkpoint
+    from studio.lipsync.training.dataset import prepare_dataset
+    from studio.lipsync.training.sampler import WindowSampler
+    from studio.lipsync.training.train import TrainConfig, Trainer
+
+    info = prepare_dataset(prepared_footage)
+    meta = dict(footage_seconds=np.float64(3.6), frames=np.int64(90), source=Path("/data/anna"),
+                val_clips=tuple(info.val_clips))
+
+    def make():
+        cfg = TrainConfig.preset("debug", expert_steps=2, generator_steps=6, eval_every=1000)
+        return Trainer(tmp_path / "plain", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1),
+                       "cpu", meta=meta)
+
+    t = make()
+    t.run()
+    for path in ("state.pt", "model.pt", "expert.pt"):
+        torch.load(tmp_path / "plain" / path, weights_only=True)
+    saved = load_checkpoint(tmp_path / "plain" / "model.pt").meta
+    assert saved["footage_seconds"] == 3.6 and type(saved["footage_seconds"]) is float
+    assert saved["source"] == "/data/anna" and saved["val_clips"] == [str(c) for c in info.val_clips]
+    assert saved["ready"] is True and saved["step"] == 6
+    a, b = make(), make()
+    for x in (a, b):
+        x.load_state_dict(torch.load(tmp_path / "plain" / "state.pt", weights_only=True))
+    assert (a.expert_step, a.gen_step) == (2, 6)
+    assert a.generator_train_step() == b.generator_train_step()

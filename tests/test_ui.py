@@ -81,11 +81,87 @@ def test_errors_reach_the_client_with_the_api_message(client, tmp_path):
     bad.write_text("not an image")
     from studio.paths import REPO_ROOT
 
-    with pytest.raises(Exception, match="cannot be read"):
+    with pytest.raises(Exception, match="cannot be read") as e:
         client.predict(handle_file(str(bad)), handle_file(str(REPO_ROOT / "samples" / "line.wav")), "visemes", "", 0,
                        api_name="/lipsync")
+    # the user's file name, never the server's upload path
+    assert "notes.png" in str(e.value) and "/gradio" not in str(e.value) and "/tmp" not in str(e.value)
     with pytest.raises(Exception, match="text is empty"):
         client.predict("   ", "base", 1.0, api_name="/speak")
+
+
+def test_user_errors_log_one_line_not_a_traceback(client, tmp_path, capfd):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    capfd.readouterr()
+    with pytest.raises(Exception, match="cannot be read"):
+        client.predict(handle_file(str(bad)), handle_file(str(bad)), "visemes", "", 0, api_name="/lipsync")
+    assert "Traceback" not in "".join(capfd.readouterr())
+
+
+def test_an_uploaded_pickle_cannot_be_used_as_a_model(client, served, tmp_path):
+    import httpx
+    from gradio_client import handle_file
+
+    from studio.paths import REPO_ROOT
+    from test_hardening import write_malicious_checkpoint
+
+    marker = tmp_path / "ran"
+    evil = write_malicious_checkpoint(tmp_path / "wav2lip.pth", marker)
+    with open(evil, "rb") as f:  # the upload endpoint answers with the file's server path
+        server_path = httpx.post(served[0] + "gradio_api/upload", files={"files": f}).json()[0]
+    samples = REPO_ROOT / "samples"
+    for model in (server_path, str(evil)):
+        with pytest.raises(Exception) as e:
+            client.predict(handle_file(str(samples / "face.png")), handle_file(str(samples / "line.wav")), "wav2lip",
+                           model, 0, api_name="/lipsync")
+        assert server_path not in str(e.value) and str(tmp_path) not in str(e.value)
+    assert not marker.exists()
+
+
+def test_app_takes_models_by_name_from_an_installed_list(served):
+    from studio.ui.app import StudioApp
+
+    app = StudioApp(workdir=served[1] / "names")
+    assert ("s1", "s1") in app.model_choices() and app.model_choices()[0][1] == ""
+    assert app.studio.model_paths is False
+
+
+def test_redact_paths_keeps_file_names_only():
+    from studio.ui.app import redact_paths
+
+    text = "face file /tmp/gradio/3f2a/holiday clip.png cannot be read; see /home/u/.cache/x.log (or ./rel/a.png)"
+    out = redact_paths(text, uploads=["/tmp/gradio/3f2a/holiday clip.png"])
+    assert out == "face file holiday clip.png cannot be read; see x.log (or ./rel/a.png)"
+
+
+def test_detected_faces_are_shown_whole(astronaut):
+    from studio.face import detect_faces
+    from studio.ui.app import face_thumbnail
+
+    face = detect_faces(astronaut)[0]
+    thumb = face_thumbnail(astronaut, face, 0)
+    assert thumb.shape == (160, 160, 3)
+    again = detect_faces(thumb)  # an eye band alone would not be found as a face
+    assert len(again) == 1
+    lm = again[0].landmarks
+    assert lm[:, 1].min() > 0.05 * 160 and lm[:, 1].max() < 0.97 * 160  # forehead to chin inside the crop
+
+
+def test_failed_jobs_mark_only_their_status_line(served):
+    """Progress and error badges go on a status line, not on the result panels or the voice menus."""
+    import httpx
+
+    config = httpx.get(served[0] + "config").json()
+    by_id = {c["id"]: c for c in config["components"]}
+    deps = {d.get("api_name"): d for d in config["dependencies"] if d.get("api_name")}
+    for api in ("lipsync", "say", "create_voice", "delete_voice"):
+        targets = deps[api]["show_progress_on"]
+        assert targets and all(by_id[t]["type"] == "markdown" for t in targets), (api, targets)
+    delete_menu = next(c for c in config["components"] if c["props"].get("label") == "Voice to delete")
+    assert delete_menu["props"].get("value") in (None, "", []) and "base" not in str(delete_menu["props"]["choices"])
 
 
 def test_session_outputs_stay_in_the_app_folder(served):
@@ -115,8 +191,10 @@ def test_browser_runs_the_example_by_clicking(served, tmp_path):
             shot = tmp_path / "app.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
-            keep = Path("/tmp/studio-ui-screenshot.png")
+            keep = Path(tempfile.gettempdir()) / "studio-ui-screenshot.png"
             shutil.copy(shot, keep)  # for a person to look at after the run
+            page.get_by_role("tab", name="Actor models").click()
+            page.get_by_text("s1: ").wait_for(timeout=30_000)  # the list is there without clicking "List models"
         finally:
             browser.close()
 

@@ -98,12 +98,20 @@ def test_official_format_loads_unchanged(tmp_path):
             assert torch.equal(model.state_dict()[k], v)
 
 
-def test_torchscript_release_loads(tmp_path):
+def test_torchscript_release_loads_from_the_models_folder_only(tmp_path):
+    from studio.paths import models_dir
+
     src = Wav2Lip(width=0.25).eval()
     scripted = torch.jit.trace(src, (torch.randn(1, 1, 80, 16), torch.randn(1, 6, 96, 96)))
-    path = tmp_path / "Wav2Lip-SD-GAN.pt"
+    outside = tmp_path / "Wav2Lip-SD-GAN.pt"
+    scripted.save(str(outside))
+    # TorchScript is a program: from an arbitrary path it is refused, with where to put it instead
+    with pytest.raises(InputError, match="TorchScript.*copy it into"):
+        checkpoints.load_checkpoint(outside)
+    models_dir().mkdir(parents=True)
+    path = models_dir() / "Wav2Lip-SD-GAN.pt"
     scripted.save(str(path))
-    loaded = checkpoints.load_checkpoint(path)
+    loaded = checkpoints.load_checkpoint("wav2lip_sd_gan")
     assert loaded.source_format == "torchscript" and loaded.kind == "wav2lip"
     model = checkpoints.build_model(loaded)
     x, m = torch.rand(2, 6, 96, 96), torch.randn(2, 1, 80, 16)
@@ -129,7 +137,7 @@ def test_studio_format_round_trip(tmp_path, half):
 def test_names_resolve_and_missing_files_say_where_to_put_them(tmp_path, monkeypatch):
     with pytest.raises(MissingCheckpointError, match=r"put it at .*wav2lip_gan\.pth"):
         checkpoints.resolve("wav2lip_gan")
-    with pytest.raises(InputError, match="unknown checkpoint"):
+    with pytest.raises(InputError, match="unknown model 'no_such_model'; installed models: "):
         checkpoints.resolve("no_such_model")
     with pytest.raises(MissingCheckpointError, match="does not exist"):
         checkpoints.resolve(tmp_path / "x.pt")

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Optional, Protocol
 import numpy as np
 
 from ..errors import MissingDependencyError
-from ..log import get_logger
+from ..log import get_logger, quiet_native_stderr
 from ..progress import Progress
 from ..registry import Registry
 from ..types import Face
@@ -71,14 +71,20 @@ class MediapipeDetector:
         return faces
 
     def _new_mesh(self, static: bool):
-        return self._mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, max_num_faces=self._max_faces, refine_landmarks=True,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        with quiet_native_stderr:
+            mesh = self._mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static, max_num_faces=self._max_faces, refine_landmarks=True,
+                min_detection_confidence=0.5, min_tracking_confidence=0.5)
+            # the graph's calculators start on worker threads and log as they do: one blank frame waits for them
+            # while stderr is still quiet (a blank frame has no face, so it leaves no tracking state)
+            mesh.process(np.zeros((64, 64, 3), np.uint8))
+        return mesh
 
     @staticmethod
     def _run(mesh, image: np.ndarray) -> list[np.ndarray]:
         h, w = image.shape[:2]
-        result = mesh.process(np.ascontiguousarray(image))
+        with quiet_native_stderr:  # its C++ warnings would land inside the progress bars (shown with -v)
+            result = mesh.process(np.ascontiguousarray(image))
         return [np.array([(p.x * w, p.y * h) for p in lm.landmark], dtype=np.float32)
                 for lm in result.multi_face_landmarks or []]
 
@@ -113,7 +119,8 @@ class MediapipeDetector:
         for mesh in (self._mesh, self._static):
             if mesh is not None:
                 try:
-                    mesh.close()
+                    with quiet_native_stderr:
+                        mesh.close()
                 except RuntimeError:  # a graph that already failed reports it again on close
                     pass
 

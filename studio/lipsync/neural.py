@@ -4,6 +4,11 @@ Each face box is resized to the model's size, its lower half is blanked and the 
 reference (as published inference does); the generated crop is resized back to the box and handed to the
 shared blender, which keeps only the feathered lower face (so the box edge of classic Wav2Lip never shows).
 Batched; fp16 autocast on CUDA; on CUDA out-of-memory the batch is halved and retried.
+
+An actor model saved unfinished (its metadata says ``ready: False``: a time budget ended training before its
+generator had done enough steps, see ``studio.lipsync.training.train.readiness``) is refused with a message that
+says how to resume it; checkpoints without the flag (official ones, older actor models such as the bundled s1)
+count as ready.
 """
 from __future__ import annotations
 
@@ -40,15 +45,35 @@ def model_inputs(crops: np.ndarray, references: Optional[np.ndarray] = None) -> 
     return x.transpose(0, 3, 1, 2)
 
 
+def check_ready(loaded, checkpoint) -> None:
+    """Raise InputError when ``loaded`` (a LoadedCheckpoint) is an actor model saved unfinished."""
+    meta = loaded.meta or {}
+    if loaded.source_format != "studio" or meta.get("ready", True) is not False:
+        return
+    from pathlib import Path
+
+    path = Path(loaded.path or str(checkpoint))
+    name = meta.get("name") or (path.parent.name if path.name == "model.pt" else path.stem)
+    planned = meta.get("generator_steps", (meta.get("train_config") or {}).get("generator_steps"))
+    of = "" if planned is None else f" of {planned}"
+    need = meta.get("min_generator_steps")
+    usable = "" if need is None else f" (it is ready from generator step {need})"
+    raise InputError(f"model {name} is unfinished (generator step {meta.get('step', 0)}{of}): resume it with "
+                     f"`studio train --name {name} --resume`{usable}")
+
+
 class Wav2LipEngine:
     name = "wav2lip"
 
-    def __init__(self, checkpoint: str, device: str = "cpu", batch_size: int = 32):
+    def __init__(self, checkpoint: str, device: str = "cpu", batch_size: int = 32, allow_unfinished: bool = False):
+        """``allow_unfinished`` loads an unfinished actor model anyway (for inspecting a run; lip-sync never does)."""
         import torch
 
         loaded = load_checkpoint(checkpoint, map_location="cpu")
         if loaded.kind != "wav2lip":
             raise InputError(f"checkpoint {checkpoint!r} is a {loaded.kind} model, not a Wav2Lip generator")
+        if not allow_unfinished:
+            check_ready(loaded, checkpoint)
         self.arch = loaded.arch or infer_arch(loaded.kind, loaded.state_dict)
         self.img_size = int(self.arch.get("img_size", 96))
         self.device = torch.device(device)

@@ -4,9 +4,11 @@
 """
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -26,11 +28,29 @@ LIMITS_TEXT = (f"Uploads up to {MAX_UPLOAD_MB} MB; face videos and audio up to {
                "Everything runs on this machine; nothing is uploaded elsewhere.")
 
 
+def redact_paths(text: str, uploads=()) -> str:
+    """A message for the browser: every server path becomes its file name (an upload's name is the name the user
+    gave it), so no message tells a client where files live on the server or which paths exist."""
+    for path in uploads:
+        if path:
+            text = text.replace(str(path), Path(str(path)).name)
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1), text)
+
+
+# an absolute path (two or more parts), up to a space, quote or closing bracket; group 1 is its last part
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"()\[\]{},;:/]+/)+([^\s'\"()\[\]{},;:/]*)")
+
+
+def user_error(e: BaseException, uploads=()) -> gr.Error:
+    """The gr.Error shown for a user's mistake: its message without server paths, and no traceback in the log."""
+    return gr.Error(redact_paths(str(e), uploads), print_exception=False)
+
+
 class Jobs:
     """The running job's Progress per browser session, so Cancel can stop exactly that job."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._jobs: dict[str, Progress] = {}
 
     def start(self, session: str, gr_progress) -> Progress:
@@ -56,13 +76,28 @@ class Jobs:
     def finish(self, session: str) -> None:
         with self._lock:
             self._jobs.pop(session, None)
+            self._lock.notify_all()
+
+    def cancel_all(self) -> int:
+        with self._lock:
+            running = list(self._jobs.values())
+        for progress in running:
+            progress.cancel()
+        return len(running)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job runs (True) or ``timeout`` seconds pass (False)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._jobs, timeout)
 
 
 class StudioApp:
     """Holds the Studio, the output folder and the jobs; its methods are the event handlers."""
 
     def __init__(self, studio: Optional[Studio] = None, workdir: Optional[Path] = None, samples_dir=None):
-        self.studio = studio or Studio(device="auto")
+        # models by name only: a client must never make the server load a file of its choosing
+        self.studio = studio or Studio(device="auto", model_paths=False)
+        self.own_workdir = workdir is None  # a folder the app made is removed when the app stops
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="studio-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.samples_dir = Path(samples_dir) if samples_dir else None
@@ -74,6 +109,19 @@ class StudioApp:
         path = self.workdir / "sessions" / session
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def shutdown(self, grace_seconds: float = 20.0) -> None:
+        """Stop the app's work: cancel every job, give them ``grace_seconds`` to clean up, then end any ffmpeg
+        left and remove the app's temporary folder (SIGTERM, SIGHUP and Ctrl-C all come here)."""
+        from ..video.io import abort_all
+
+        if self.jobs.cancel_all():
+            log.info("stopping: cancelled the running jobs")
+            if not self.jobs.wait_idle(grace_seconds):
+                log.warning("stopping: jobs still running after %.0f s; ending their ffmpeg processes", grace_seconds)
+        abort_all()
+        if self.own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def cleanup_session(self, request: gr.Request) -> None:
         session = getattr(request, "session_hash", None)
@@ -91,55 +139,73 @@ class StudioApp:
             raise InputError(f"the {what} is {info.duration:.0f} s long; the app takes up to {MAX_MEDIA_SECONDS} s "
                              "(use the studio command line for longer material)")
 
-    def _run(self, request, gr_progress, job):
+    def _run(self, request, gr_progress, job, uploads=()):
         session = getattr(request, "session_hash", None) or "anonymous"
         progress = self.jobs.start(session, gr_progress)
         try:
             return job(progress)
         except CancelledError:
-            raise gr.Error("Cancelled: nothing was written.") from None
+            raise gr.Error("Cancelled: nothing was written.", print_exception=False) from None
         except StudioError as e:
-            raise gr.Error(str(e)) from None
+            log.info("job failed: %s", redact_paths(str(e), uploads))
+            raise user_error(e, uploads) from None
         finally:
             self.jobs.finish(session)
 
     def _options(self, engine, model, face_index) -> LipSyncOptions:
-        return LipSyncOptions(engine=engine or "auto", model=(model or "").strip() or None,
+        return LipSyncOptions(engine=engine or "auto", model=self._model_name(model),
                               face_index=int(face_index) if face_index not in (None, "") else None)
+
+    def _model_name(self, model) -> Optional[str]:
+        """The model menu's choice; only installed names pass (never a path)."""
+        name = str(model or "").strip()
+        if not name:
+            return None
+        installed = self.studio.lipsync_models()
+        if name not in installed:
+            raise gr.Error(f"Unknown model: choose one of the installed models from the list "
+                           f"({', '.join(installed) or 'none installed'}); files cannot be given here.",
+                           print_exception=False)
+        return name
+
+    def model_choices(self):
+        """The model menu: none (the engine's default) or an installed checkpoint or actor model, by name."""
+        return [("(none: the engine's default)", ""), *[(n, n) for n in self.studio.lipsync_models()]]
 
     # ---- handlers -------------------------------------------------------------------------------------------
     def lipsync(self, face, audio, engine, model, face_index, request: gr.Request, progress=gr.Progress()):
         """face file + audio file -> (video, downloadable file, summary)."""
         if not face:
-            raise gr.Error("Upload a face video or photo first.")
+            raise gr.Error("Upload a face video or photo first.", print_exception=False)
         if not audio:
-            raise gr.Error("Upload or record the audio to lip-sync to.")
+            raise gr.Error("Upload or record the audio to lip-sync to.", print_exception=False)
+
+        options = self._options(engine, model, face_index)
 
         def job(prog):
             self._check_duration(face, "face video")
             self._check_duration(audio, "audio")
             out = self.session_dir(request) / f"lipsync-{_stamp()}.mp4"
-            result = self.studio.lipsync(face, audio, out, options=self._options(engine, model, face_index),
-                                         progress=prog)
+            result = self.studio.lipsync(face, audio, out, options=options, progress=prog)
             return str(result.path), str(result.path), _summary(result)
 
-        return self._run(request, progress, job)
+        return self._run(request, progress, job, uploads=(face, audio))
 
     def say(self, face, text, voice, engine, model, face_index, request: gr.Request, progress=gr.Progress()):
         """face file + text -> (video, downloadable file, summary)."""
         if not face:
-            raise gr.Error("Upload a face video or photo first.")
+            raise gr.Error("Upload a face video or photo first.", print_exception=False)
+        options = self._options(engine, model, face_index)
 
         def job(prog):
             self._check_duration(face, "face video")
             folder = self.session_dir(request)
             stamp = _stamp()
             result = self.studio.say(face, text, folder / f"say-{stamp}.mp4", voice=voice or None,
-                                     save_audio=folder / f"say-{stamp}.wav",
-                                     options=self._options(engine, model, face_index), progress=prog)
+                                     save_audio=folder / f"say-{stamp}.wav", options=options, progress=prog)
             return str(result.path), str(result.path), _summary(result)
 
-        return self._run(request, progress, job)
+        return self._run(request, progress, job, uploads=(face,))
 
     def speak(self, text, voice, rate, request: gr.Request, progress=gr.Progress()):
         """text -> a WAV file (preview of a voice)."""
@@ -165,10 +231,17 @@ class StudioApp:
         value = selected if selected in names else names[0]
         return [gr.update(choices=names, value=value), gr.update(choices=names, value=value)]
 
+    def deletable_voices(self, selected: Optional[str] = None):
+        """The "Voice to delete" menu: cloned voices only (the base voice cannot be deleted), none chosen by
+        default so that nothing is deleted by one click."""
+        names = [v.name for v in self.studio.list_voices()]
+        return gr.update(choices=names, value=selected if selected in names else None)
+
     def create_voice(self, reference, name, consent, engine, request: gr.Request, progress=gr.Progress()):
         """reference recording + name + consent -> (status, voices list, and the refreshed voice menus)."""
         if not reference:
-            raise gr.Error("Upload or record the reference: 10 s to a few minutes of the speaker talking.")
+            raise gr.Error("Upload or record the reference: 10 s to a few minutes of the speaker talking.",
+                           print_exception=False)
 
         def job(prog):
             self._check_duration(reference, "reference recording")
@@ -176,17 +249,18 @@ class StudioApp:
                                          engine=engine or "knn", progress=prog)
             return v
 
-        v = self._run(request, progress, job)
+        v = self._run(request, progress, job, uploads=(reference,))
         status = f"Created voice **{v.name}** ({v.speech_seconds:.1f} s of speech used)."
         return (status, self.voices_markdown(), *self._voice_choices(v.name))
 
     def delete_voice(self, name):
         if not name or name == "base":
-            raise gr.Error("Choose a cloned voice to delete (the bundled base voice cannot be deleted).")
+            raise gr.Error("Choose a cloned voice to delete (the bundled base voice cannot be deleted).",
+                           print_exception=False)
         try:
             self.studio.delete_voice(name)
         except StudioError as e:
-            raise gr.Error(str(e)) from None
+            raise user_error(e) from None
         return (f"Deleted voice **{name}**.", self.voices_markdown(), *self._voice_choices())
 
     def detect_faces(self, face):
@@ -195,13 +269,13 @@ class StudioApp:
         from ..video.io import probe, read_frames
 
         if not face:
-            raise gr.Error("Upload a face video or photo first.")
+            raise gr.Error("Upload a face video or photo first.", print_exception=False)
         try:
             frame = next(read_frames(probe(face, "face"), max_frames=1))
             faces = detect_faces(frame)
         except StudioError as e:
-            raise gr.Error(str(e)) from None
-        crops = [(frame[f.box[1]:f.box[3], f.box[0]:f.box[2]], f"face {i}") for i, f in enumerate(faces)]
+            raise user_error(e, (face,)) from None
+        crops = [(face_thumbnail(frame, f, i), f"face {i}") for i, f in enumerate(faces)]
         note = (f"{len(faces)} face(s) found in the first frame; 0 is the largest." if faces
                 else "No face found in the first frame.")
         return crops, note
@@ -212,22 +286,23 @@ class StudioApp:
 
         files = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (footage or [])]
         if not resume and not files:
-            raise gr.Error("Upload the footage to train on (videos of one person talking), or tick Resume.")
+            raise gr.Error("Upload the footage to train on (videos of one person talking), or tick Resume.",
+                           print_exception=False)
 
         def job(prog):
             options = TrainOptions(name=(name or "").strip(), footage=tuple(files), resume=bool(resume),
                                    minutes=float(minutes) if minutes else None, device=self.studio.device,
                                    preset=None if preset in (None, "", "auto") else preset)
-            return self.studio.train(options, progress=prog).describe()
+            return redact_paths(self.studio.train(options, progress=prog).describe(), files)
 
-        return self._run(request, progress, job)
+        return self._run(request, progress, job, uploads=files)
 
     def models(self) -> str:
-        """A markdown list of the actor models."""
+        """A markdown list of the actor models (by name; no server paths)."""
         models = self.studio.list_models()
         if not models:
             return "No actor models yet."
-        return "\n".join(f"- {m.describe()}" for m in models)
+        return "\n".join(f"- {redact_paths(m.describe())}" for m in models)
 
     def cancel(self, request: gr.Request) -> str:
         session = getattr(request, "session_hash", None) or "anonymous"
@@ -246,11 +321,16 @@ class StudioApp:
                         with gr.Row():
                             detect_btn = gr.Button("Detect faces", size="sm")
                             face_index = gr.Number(label="Face index (0 = largest)", value=0, precision=0, minimum=0)
-                        faces_gallery = gr.Gallery(label="Faces found", columns=4, height=140)
+                        faces_gallery = gr.Gallery(label="Faces found", columns=6, height="auto", object_fit="contain",
+                                                   allow_preview=False, preview=False)
                         faces_note = gr.Markdown()
                         with gr.Row():
                             engine = gr.Dropdown(engines, value="auto", label="Engine")
-                            model = gr.Textbox(label="Model (checkpoint name or path, wav2lip engine)", value="")
+                            # custom values reach the handler, which accepts installed names only and answers
+                            # without echoing what it was given (Gradio's own check would echo a server path)
+                            model = gr.Dropdown(self.model_choices(), value="", label="Model (wav2lip engine)",
+                                                info="installed checkpoints and actor models",
+                                                allow_custom_value=True)
                         with gr.Tab("From audio"):
                             audio = gr.Audio(label="Audio (upload or record)", sources=["upload", "microphone"],
                                              type="filepath")
@@ -262,6 +342,7 @@ class StudioApp:
                         cancel_btn = gr.Button("Cancel", variant="stop")
                         status = gr.Markdown()
                     with gr.Column():
+                        job_status = gr.Markdown(elem_id="lipsync-status")  # progress and errors show here
                         video = gr.Video(label="Result", interactive=False)
                         download = gr.File(label="Download", interactive=False)
                         summary = gr.Markdown()
@@ -271,12 +352,17 @@ class StudioApp:
                                   [str(self.samples_dir / "talk.mp4"), str(self.samples_dir / "line.wav")]],
                         inputs=[face, audio], label="Examples: click one, then press Lip-sync")
                 detect_btn.click(self.detect_faces, [face], [faces_gallery, faces_note], api_name="detect_faces")
+                # progress and error badges go on the status line only, so a failed job leaves the result panels
+                # as they were instead of stamping "Error" on them
                 ev_audio = run_audio.click(self.lipsync, [face, audio, engine, model, face_index],
                                            [video, download, summary], api_name="lipsync",
-                                           concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+                                           concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy",
+                                           show_progress_on=[job_status])
                 ev_text = run_text.click(self.say, [face, text, voice, engine, model, face_index],
                                          [video, download, summary], api_name="say",
-                                         concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+                                         concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy",
+                                         show_progress_on=[job_status])
+                demo.load(lambda: gr.update(choices=self.model_choices()), None, model, api_name=False)
                 cancel_btn.click(self.cancel, None, status, api_name="cancel")
                 del ev_audio, ev_text
             with gr.Tab("Voices"):
@@ -297,7 +383,9 @@ class StudioApp:
                     with gr.Column():
                         voices_md = gr.Markdown(self.voices_markdown())
                         with gr.Row():
-                            delete_name = gr.Dropdown(voices, value=voices[0], label="Voice to delete", allow_custom_value=True)
+                            # cloned voices only, none chosen; filled when the page opens (custom values reach
+                            # the handler so that an API client can name a voice made after the page was built)
+                            delete_name = gr.Dropdown([], value=None, label="Voice to delete", allow_custom_value=True)
                             delete_btn = gr.Button("Delete", variant="stop", size="sm")
                         preview_text = gr.Textbox(label="Speak this", value="Welcome back.", lines=2)
                         preview_voice = gr.Dropdown(voices, value=voices[0], label="Voice", allow_custom_value=True)
@@ -305,16 +393,17 @@ class StudioApp:
                         speak_btn = gr.Button("Speak", variant="primary")
                         preview_audio = gr.Audio(label="Speech", interactive=False, type="filepath")
                 refreshed = [voice_status, voices_md, preview_voice, voice]
+                # progress and errors on the status line only: a failed creation leaves the menus usable
                 create_btn.click(self.create_voice, [ref_audio, new_name, consent, voice_engine], refreshed,
                                  api_name="create_voice", concurrency_limit=HEAVY_CONCURRENCY,
-                                 concurrency_id="heavy").then(
-                    lambda: gr.update(choices=self.studio.voices()), None, delete_name, api_name=False)
-                delete_btn.click(self.delete_voice, [delete_name], refreshed, api_name="delete_voice").then(
-                    lambda: gr.update(choices=self.studio.voices(), value="base"), None, delete_name,
-                    api_name=False)
+                                 concurrency_id="heavy", show_progress_on=[voice_status]).success(
+                    self.deletable_voices, None, delete_name, api_name=False)
+                delete_btn.click(self.delete_voice, [delete_name], refreshed, api_name="delete_voice",
+                                 show_progress_on=[voice_status]).success(
+                    self.deletable_voices, None, delete_name, api_name=False)
                 demo.load(self.voices_markdown, None, voices_md, api_name="list_voices")
                 # voices made in other sessions (or by the CLI) show up in the menus of a freshly opened page
-                demo.load(lambda: [gr.update(choices=self.studio.voices())] * 3, None,
+                demo.load(lambda: [gr.update(choices=self.studio.voices())] * 2 + [self.deletable_voices()], None,
                           [preview_voice, voice, delete_name], api_name=False)
                 speak_btn.click(self.speak, [preview_text, preview_voice, rate], preview_audio, api_name="speak",
                                 concurrency_limit=2, concurrency_id="speak")
@@ -339,9 +428,12 @@ class StudioApp:
                         models_btn = gr.Button("List models", size="sm")
                         models_md = gr.Markdown()
                 train_btn.click(self.train, [footage, model_name, minutes, preset, resume], train_out,
-                                api_name="train", concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy")
+                                api_name="train", concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy").then(
+                    lambda: (self.models(), gr.update(choices=self.model_choices())), None, [models_md, model],
+                    api_name=False)
                 train_cancel.click(self.cancel, None, train_out, api_name=False)
                 models_btn.click(self.models, None, models_md, api_name="models")
+                demo.load(self.models, None, models_md, api_name=False)  # the list is filled when the page opens
             demo.unload(self.cleanup_session)
         return demo
 
@@ -351,6 +443,25 @@ def _stamp() -> str:
     import uuid
 
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def face_thumbnail(frame, face, index: int, size: int = 160):
+    """A square crop of the whole face (forehead to chin, with a margin) with its index drawn in the corner."""
+    import cv2
+    import numpy as np
+
+    h, w = frame.shape[:2]
+    pts = np.asarray(face.landmarks, np.float32)
+    x1, y1 = np.minimum(pts.min(0), face.box[:2])
+    x2, y2 = np.maximum(pts.max(0), face.box[2:])
+    side = 1.35 * max(x2 - x1, y2 - y1)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    right, bottom = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+    crop = cv2.resize(np.ascontiguousarray(frame[top:bottom, left:right]), (size, size), interpolation=cv2.INTER_AREA)
+    cv2.rectangle(crop, (0, 0), (34, 30), (0, 0, 0), -1)
+    cv2.putText(crop, str(index), (6, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    return crop
 
 
 def _summary(result) -> str:
@@ -378,10 +489,21 @@ def create_app(device: str = "auto", workdir=None, samples_dir=None):
 
 def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, device: str = "auto",
            prevent_thread_lock: bool = False, workdir=None):
-    """Start the app; returns the Blocks (useful with ``prevent_thread_lock``)."""
+    """Start the app. With ``prevent_thread_lock`` it returns the Blocks at once (``demo.studio_app.shutdown()``
+    then stops its jobs); otherwise it serves until interrupted (Ctrl-C, or SIGTERM/SIGHUP through the CLI), then
+    cancels the running jobs, ends their ffmpeg processes, removes partial files and the app's temporary folder."""
     app, demo = create_app(device=device, workdir=workdir)
+    demo.studio_app = app
     demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
+    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
                 max_file_size=f"{MAX_UPLOAD_MB}mb", allowed_paths=[str(app.workdir), str(app.samples_dir)],
                 show_error=True, quiet=prevent_thread_lock)
+    if prevent_thread_lock:
+        return demo
+    try:
+        while True:
+            time.sleep(0.5)
+    finally:  # KeyboardInterrupt or stops.Stopped
+        app.shutdown()
+        demo.close()
     return demo

@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +24,25 @@ from ..log import get_logger
 log = get_logger("video")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+# Every ffmpeg child and unfinished output of this process, so a shutdown (the app on SIGTERM) can end them all
+# even when the thread that owns one is stuck elsewhere.
+_live_lock = threading.Lock()
+_live_readers: "weakref.WeakSet[subprocess.Popen]" = weakref.WeakSet()
+_live_writers: "weakref.WeakSet[VideoWriter]" = weakref.WeakSet()
+
+
+def abort_all() -> int:
+    """End every running ffmpeg decoder and encoder of this process and remove the encoders' partial files.
+    Returns how many were ended. Their owners then fail with an error, which their own cleanup handles."""
+    with _live_lock:
+        readers, writers = list(_live_readers), list(_live_writers)
+    for proc in readers:
+        if proc.poll() is None:
+            proc.kill()
+    for writer in writers:
+        writer.abort()
+    return len(readers) + len(writers)
 
 
 def ffmpeg_exe() -> str:
@@ -158,6 +179,8 @@ def read_frames(info: MediaInfo, max_frames: Optional[int] = None) -> Iterator[n
     )
     args = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", *stream.get_args()]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
+    with _live_lock:
+        _live_readers.add(proc)
     count = 0
     try:
         while True:
@@ -220,16 +243,23 @@ class VideoWriter:
             out = ffmpeg.output(video, str(self.tmp_path), **common)
         args = [ffmpeg_exe(), "-nostdin", "-y", "-loglevel", "error", *out.get_args()]
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=self._stderr)
         self.frames = 0
-        self._closed = False
+        self._state = "open"  # -> "done" (renamed into place) or "aborted" (partial file removed)
+        self._state_lock = threading.Lock()
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=self._stderr)
+        with _live_lock:
+            _live_writers.add(self)
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame of shape {frame.shape} {frame.dtype}; expected ({self.height}, {self.width}, 3) uint8")
+        if self._state != "open":
+            raise RuntimeError(f"encoding {self.path} was stopped")
         try:
             self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError:
+        except (BrokenPipeError, ValueError, OSError):
+            if self._state == "aborted":
+                raise RuntimeError(f"encoding {self.path} was stopped") from None
             raise RuntimeError(f"ffmpeg stopped while encoding {self.path}: {self._error_text()}") from None
         self.frames += 1
 
@@ -239,8 +269,10 @@ class VideoWriter:
 
     def close(self) -> Path:
         """Finish encoding and move the file into place; returns the final path. Idempotent."""
-        if self._closed:
+        if self._state == "done":
             return self.path
+        if self._state == "aborted":
+            raise RuntimeError(f"encoding {self.path} was stopped")
         try:
             self.proc.stdin.close()
         except BrokenPipeError:
@@ -250,23 +282,28 @@ class VideoWriter:
             err = self._error_text()
             self.abort()
             raise RuntimeError(f"ffmpeg failed to encode {self.path} (exit {rc}): {err or 'no frames written'}")
-        self._stderr.close()
-        os.chmod(self.tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get normal permissions
-        os.replace(self.tmp_path, self.path)
-        self._closed = True
+        with self._state_lock:
+            if self._state == "aborted":  # a shutdown stopped it while ffmpeg was finishing
+                raise RuntimeError(f"encoding {self.path} was stopped")
+            self._stderr.close()
+            os.chmod(self.tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get normal permissions
+            os.replace(self.tmp_path, self.path)
+            self._state = "done"
         return self.path
 
     def abort(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Stop ffmpeg and remove the partial file (idempotent; safe from another thread)."""
+        with self._state_lock:
+            if self._state != "open":
+                return
+            self._state = "aborted"
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         if self.proc.stdin and not self.proc.stdin.closed:
             try:
                 self.proc.stdin.close()
-            except BrokenPipeError:
+            except (BrokenPipeError, ValueError):
                 pass
         self._stderr.close()
         self.tmp_path.unlink(missing_ok=True)
@@ -292,13 +329,29 @@ def _rate_str(fps: float) -> str:
     return f"{f.numerator}/{f.denominator}"
 
 
-def check_output_path(out, suffixes=(".mp4",)) -> Path:
-    """Validate an output path; create its folder. Raises InputError on a directory or a wrong suffix."""
+def same_file(a, b) -> bool:
+    """Whether two paths name one file, through symlinks, hard links, `./` and `..` spellings."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:
+        pass
+    return os.path.realpath(pa) == os.path.realpath(pb)
+
+
+def check_output_path(out, suffixes=(".mp4",), inputs=()) -> Path:
+    """Validate an output path; create its folder. Raises InputError on a directory, a wrong suffix, or a path
+    that is one of ``inputs`` (writing there would destroy a source)."""
     if out is None or str(out).strip() == "":
         raise InputError("no output path was given; pass one such as out.mp4")
     p = Path(out).expanduser()
     if p.is_dir():
         raise InputError(f"output {p} is a directory; give a file name such as {p / 'out.mp4'}")
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and str(source).strip() and same_file(p, source):
+            raise InputError(f"output {p} is the same file as the input {source}; write to another file name "
+                             "(the input would be overwritten)")
     if p.suffix.lower() not in suffixes:
         raise InputError(f"output {p} must end in {' or '.join(suffixes)}")
     try:

@@ -72,10 +72,16 @@ def check_name(name: str) -> str:
 
 
 def check_consent(consent: Optional[str]) -> str:
+    """The consent statement, stripped: required, and at least MIN_CONSENT_CHARS characters long."""
     text = (consent or "").strip()
-    if len(text) < MIN_CONSENT_CHARS:
+    example = "for example \"Anna Novak agreed on 2026-11-20\""
+    if not text:
         raise InputError("a consent statement is required to clone a voice: say who agreed to have their voice "
-                         "cloned and when (for example \"Anna Novak agreed on 2026-11-20\")")
+                         f"cloned and when ({example})")
+    if len(text) < MIN_CONSENT_CHARS:
+        raise InputError(f"the consent statement {text!r} is too short ({len(text)} characters): it must be at "
+                         f"least {MIN_CONSENT_CHARS} characters and say who agreed to have their voice cloned "
+                         f"and when ({example})")
     return text
 
 

@@ -88,10 +88,11 @@ def fit_duration(speech: Speech, seconds: float) -> Speech:
 
 def speak(text: str, *, voice=None, options: SpeakOptions = SpeakOptions(), progress=None) -> Speech:
     """Speak ``text`` in ``voice`` (None or "base" = the bundled voice, a profile name or a VoiceProfile)."""
-    from .tts import check_language
+    from .tts import check_language, speakable_text
 
     progress = Progress.of(progress)
     _check_options(options)
+    text = speakable_text(text)  # emoji and other unspoken symbols are left out (and logged) once, here
     check_language(text)
     profile = resolve_voice(voice)
     # a cloned voice also speaks at its speaker's pace (rate 1.0 = that pace)

