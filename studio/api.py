@@ -7,56 +7,17 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
+# the option/result types and the device choice live below the API (the pipeline and the trainer use them too)
+from .device import resolve_device
 from .progress import Progress, ProgressCallback
+from .types import LipSyncOptions, LipSyncResult
 
-
-@dataclass(frozen=True)
-class LipSyncOptions:
-    """How to lip-sync. Defaults are what a user wants without reading docs."""
-
-    engine: str = "auto"  # "auto" = the neural engine when a checkpoint is available, else "visemes"
-    model: Optional[str] = None  # checkpoint name or path for neural engines
-    tracker: str = "mediapipe"
-    face_index: Optional[int] = None  # which face (0 = largest) when several; None = largest
-    face_point: Optional[tuple[float, float]] = None  # or the face under this (x, y) pixel
-    batch_size: int = 32
-    fps_for_image: float = 25.0  # a still image is rendered at this frame rate
-
-
-@dataclass(frozen=True)
-class LipSyncResult:
-    path: Path
-    engine: str
-    frames: int
-    fps: float
-    duration: float
-    frames_with_face: int
-    seconds_per_stage: dict = field(default_factory=dict)
-    audio_path: Optional[Path] = None
-
-
-def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" when a CUDA GPU is usable, else "cpu"; anything else is passed to torch as is."""
-    if device != "auto":
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                from .errors import InputError
-
-                raise InputError(f"device {device!r} was asked for but no CUDA GPU is usable here; use --device cpu")
-        return device
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
+__all__ = ["Studio", "LipSyncOptions", "LipSyncResult", "resolve_device"]
 
 
 class Studio:

@@ -9,6 +9,7 @@ Conventions used everywhere:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -60,3 +61,28 @@ class Patch:
     box: Box
     image: np.ndarray  # uint8 (y2-y1, x2-x1, 3)
     mask: Optional[np.ndarray] = field(default=None)
+
+
+@dataclass(frozen=True)
+class LipSyncOptions:
+    """How to lip-sync. Defaults are what a user wants without reading docs."""
+
+    engine: str = "auto"  # "auto" = the neural engine when a checkpoint is available, else "visemes"
+    model: Optional[str] = None  # checkpoint name or path for neural engines
+    tracker: str = "mediapipe"
+    face_index: Optional[int] = None  # which face (0 = largest) when several; None = largest
+    face_point: Optional[tuple[float, float]] = None  # or the face under this (x, y) pixel
+    batch_size: int = 32
+    fps_for_image: float = 25.0  # a still image is rendered at this frame rate
+
+
+@dataclass(frozen=True)
+class LipSyncResult:
+    path: Path
+    engine: str
+    frames: int
+    fps: float
+    duration: float
+    frames_with_face: int
+    seconds_per_stage: dict = field(default_factory=dict)
+    audio_path: Optional[Path] = None

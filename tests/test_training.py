@@ -318,6 +318,7 @@ def test_fine_tune_reusing_a_trained_expert(generated_footage, tmp_path):
     meta = load_checkpoint(ft.folder / "model.pt").meta
     assert meta["train_config"]["sync_warmup"] == 0 and meta["train_config"]["expert_steps"] == 0
     assert meta["train_config"]["lr_warmup"] == 200
+    assert meta["ready"] is True and meta["min_generator_steps"] == 0  # a fine-tune is usable at any step
     assert meta["init"]["checkpoint"].endswith("model.pt") and meta["init"]["step"] == 4
     assert meta["init_expert"]["expert_step"] == 4
     with pytest.raises(InputError, match="needs --init"):
@@ -464,7 +465,8 @@ def test_budget_limited_run_is_saved_unfinished_refused_and_resumed(prepared_foo
     assert meta["min_generator_steps"] == 2 and "unfinished" in meta["ready_reason"] and meta["name"] == "t10"
     records = _log_records(folder)  # train.log from the first step of each phase
     assert (records[0]["phase"], records[0]["expert_step"], records[0]["gen_step"]) == ("expert", 1, 0)
-    assert any(r["phase"] == "generator" and r["gen_step"] == 1 and "val_l1" in r for r in records)
+    assert any(r["phase"] == "generator" and r["gen_step"] == 1 and "l1" in r for r in records)
+    assert records[-1]["event"] == "time budget spent" and "val_l1" in records[-1]  # the saved model's numbers
 
     info = next(m for m in list_models() if m.name == "t10")
     assert not info.ready and "unfinished (generator step 1 of 4)" in info.describe()
@@ -508,9 +510,13 @@ def test_time_budget_is_split_between_expert_and_generator(prepared_footage, ste
     assert TrainConfig.preset("debug").expert_share(4, 1) == 0.0  # the expert is done
 
     info = prepare_dataset(prepared_footage)
-    cfg = TrainConfig.preset("debug", expert_steps=4, generator_steps=12, eval_every=1000)
-    trainer = Trainer(tmp_path / "split", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1),
-                      "cpu")
+
+    def make(folder, **overrides):
+        cfg = TrainConfig.preset("debug", expert_steps=4, generator_steps=12, eval_every=1000, **overrides)
+        return Trainer(tmp_path / folder, cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1),
+                       "cpu")
+
+    trainer = make("split", sync_warmup=100)  # the generator stays on L1 alone: it needs no finished expert
     stages = []
     trainer.run(minutes=8 / 60, progress=lambda stage, done, total: stages.append((stage, done, total)))
     # the expert's share: 4 / (4 + 12) of 8 s = 2 s, 2 steps; the generator the remaining 6 s
@@ -519,11 +525,20 @@ def test_time_budget_is_split_between_expert_and_generator(prepared_footage, ste
     assert stages[0][0].startswith("expert · loss ") and (stages[0][1], stages[0][2]) == (1, 4)
     generator = [s for s in stages if s[0].startswith("generator")]
     assert generator[0][0].startswith("generator · L1 ") and "sync " in generator[0][0]
-    assert "val: expert acc" in generator[0][0] and (generator[-1][1], generator[-1][2]) == (6, 12)
-    records = _log_records(tmp_path / "split")
-    assert [(r["expert_step"], r["gen_step"], r.get("event")) for r in records] == [
-        (1, 0, None), (2, 0, "expert's share of the time budget spent"), (2, 1, None), (2, 6, "time budget spent")]
+    assert (generator[-1][1], generator[-1][2]) == (6, 12)
+    records = _log_records(tmp_path / "split")  # training losses from the first step; validation at the end
+    assert [(r["expert_step"], r["gen_step"], r.get("event"), "val_l1" in r) for r in records] == [
+        (1, 0, None, False), (2, 0, "expert's share of the time budget spent", False), (2, 1, None, False),
+        (2, 6, "time budget spent", True)]
+    assert "expert_loss" in records[0] and {"l1", "sync"} <= set(records[2])
     assert trainer.readiness()["ready"] and "usable" in trainer.readiness()["ready_reason"]  # 6 >= 2 of 12
+
+    # once its L1-only warm-up (2 steps) is over, the generator waits for the expert to finish
+    trainer = make("waits", sync_warmup=2)
+    phases = []
+    trainer.run(minutes=8 / 60, progress=lambda stage, done, total: phases.append((stage.split(" · ")[0], done)))
+    assert phases == [("expert", 1), ("expert", 2), ("generator", 1), ("generator", 2), ("expert", 3), ("expert", 4),
+                      ("generator", 3), ("generator", 4)]
 
 
 def test_checkpoints_hold_plain_values_and_resume_with_weights_only(prepared_footage, tmp_path):
@@ -543,7 +558,7 @@ def test_checkpoints_hold_plain_values_and_resume_with_weights_only(prepared_foo
                 val_clips=tuple(info.val_clips))
 
     def make():
-        cfg = TrainConfig.preset("debug", expert_steps=2, generator_steps=6, eval_every=1000)
+        cfg = TrainConfig.preset("debug", expert_steps=1, generator_steps=3, eval_every=1000)
         return Trainer(tmp_path / "plain", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1),
                        "cpu", meta=meta)
 
@@ -554,9 +569,9 @@ def test_checkpoints_hold_plain_values_and_resume_with_weights_only(prepared_foo
     saved = load_checkpoint(tmp_path / "plain" / "model.pt").meta
     assert saved["footage_seconds"] == 3.6 and type(saved["footage_seconds"]) is float
     assert saved["source"] == "/data/anna" and saved["val_clips"] == [str(c) for c in info.val_clips]
-    assert saved["ready"] is True and saved["step"] == 6
+    assert saved["ready"] is True and saved["step"] == 3
     a, b = make(), make()
     for x in (a, b):
         x.load_state_dict(torch.load(tmp_path / "plain" / "state.pt", weights_only=True))
-    assert (a.expert_step, a.gen_step) == (2, 6)
+    assert (a.expert_step, a.gen_step) == (1, 3)
     assert a.generator_train_step() == b.generator_train_step()

@@ -21,7 +21,7 @@ from ..audio.io import load_audio, save_audio
 from ..errors import InputError
 from ..log import get_logger
 from ..progress import Progress
-from ..types import Face, Speech
+from ..types import Face, LipSyncResult, Speech
 from ..video.io import MediaInfo, VideoWriter, check_output_path, probe, read_frames
 
 log = get_logger("pipeline")
@@ -133,7 +133,6 @@ def _plan(face_path, speech: Speech, fps_for_image: float) -> _Plan:
 
 def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress):
     """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``."""
-    from ..api import LipSyncResult
     from ..face import detect_faces, track_with_frames
     from .blend import blend
     from .engines import create_engine

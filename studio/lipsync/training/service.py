@@ -107,7 +107,7 @@ def _check_name(name: str) -> str:
 
 
 def train(options: TrainOptions, progress=None) -> TrainResult:
-    from ...api import resolve_device
+    from ...device import resolve_device
 
     progress = Progress.of(progress)
     name = _check_name(options.name)

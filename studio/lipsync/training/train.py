@@ -20,9 +20,10 @@ bundled s1) count as ready.
 
 Time budget (``minutes``): when both phases remain, the expert gets at most a share of the minutes, the fraction
 of the remaining steps that are expert steps capped at half (:meth:`TrainConfig.expert_share`), and then the
-generator takes the rest, so a short budget never ends with an untouched generator. The expert's remaining steps
-run on a later resume while the generator is still in its L1-only warm-up (the expert does not act on it yet);
-after that the expert stays as it is, since the generator has learnt against it.
+generator takes the rest, so a short budget never ends with an untouched generator. The generator never trains
+against an unfinished expert, though: when it reaches the end of its L1-only warm-up (``sync_warmup``) while expert
+steps remain, the expert takes over again until it is done (a fine-tune, with the sync loss from its first step,
+thus trains its expert first, whatever the budget). A resumed run starts with the expert's remaining steps.
 """
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ class TrainConfig:
     # generator steps after which the model counts as ready to use (see the module docstring); capped at
     # generator_steps, so a run given fewer steps is ready when it has done them all
     min_generator_steps: int = 1500
+    val_batches: Optional[int] = None  # batches per validation; None = at least 4 and 64 windows
 
     def ready_after(self) -> int:
         """Generator steps after which a model trained with this config is ready (usable with --model)."""
@@ -99,7 +101,7 @@ class TrainConfig:
     def preset(cls, name: str, **overrides) -> "TrainConfig":
         presets = {
             "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=2, lr=1e-3,
-                          sync_warmup=2, min_generator_steps=2),
+                          sync_warmup=2, min_generator_steps=2, val_batches=2),
             # measured on a 2-core CPU: lr 1e-3 (decayed) reaches in 2.5 min the generator L1 that 1e-4 reached in
             # an hour; K=4 shifted windows per video window halve the expert's time to 80 % accuracy; a sync weight
             # of 0.1 (instead of 0.03) with this small expert made sync far worse (correlation 0.43)
@@ -412,11 +414,11 @@ class Trainer:
     def evaluate(self, batches: Optional[int] = None) -> dict:
         """Validation on held-out clips with a fixed seed: expert loss and accuracy, generator L1 (references from
         the same clip, and ``val_l1_cross`` with references from another clip; ``val_l1_mouth`` inside the mouth
-        boxes, same-clip references) and sync loss (at least 64 windows
-        by default, so small training batches do not make the numbers jump)."""
+        boxes, same-clip references) and sync loss (``val_batches`` batches, by default
+        at least 64 windows, so small training batches do not make the numbers jump)."""
         import torch
 
-        batches = batches or max(4, -(-64 // self.config.batch_size))
+        batches = batches or self.config.val_batches or max(4, -(-64 // self.config.batch_size))
         state = self.val.state()
         self.val.rng = __import__("numpy").random.default_rng(1234)
         self.expert.eval()
@@ -442,12 +444,10 @@ class Trainer:
         return dict(val_expert_loss=exp_loss / batches, val_expert_acc=acc / batches, val_l1=l1 / batches,
                     val_l1_cross=l1_cross / batches, val_l1_mouth=l1_mouth / batches, val_sync_loss=sync / batches)
 
-    def expert_open(self) -> bool:
-        """Whether expert steps remain and may still be taken: only while the generator has not started its own
-        steps, or is still in its L1-only warm-up (the expert does not act on it yet), and has steps left."""
-        cfg = self.config
-        return (self.expert_step < cfg.expert_steps and self.gen_step < cfg.generator_steps
-                and self.gen_step < max(1, cfg.sync_warmup))
+    def generator_waits(self) -> bool:
+        """Whether the generator must wait for the expert: expert steps remain and the generator's next step would
+        use the sync loss (its L1-only warm-up is over), which needs a finished expert."""
+        return self.expert_step < self.config.expert_steps and self.gen_step >= self.config.sync_warmup
 
     def _smooth(self, phase: str, values: dict) -> None:
         """Running averages (over about the last 10 steps) of a phase's training losses."""
@@ -460,7 +460,7 @@ class Trainer:
         """The progress stage: the phase, its training losses (running averages) and the latest validation
         numbers, e.g. "generator · L1 0.0512, sync 0.693 · val: expert acc 0.81, L1 0.0490, sync loss 0.702". The
         text before the first " · " names the stage (the CLI keeps one bar per phase); the rest changes live."""
-        phase = phase or ("expert" if self.expert_open() else "generator")
+        phase = phase or ("expert" if self.expert_step < self.config.expert_steps else "generator")
         s, m = self._smoothed.get(phase, {}), self.metrics
         parts = [phase]
         if phase == "expert":
@@ -478,23 +478,31 @@ class Trainer:
         return " · ".join(parts)
 
     def _evaluate_and_log(self, last: dict, **extra) -> None:
+        """A train.log record with the step's training losses and a new validation."""
         self.metrics = self.evaluate()
         self._evaluated_at = (self.expert_step, self.gen_step)
         self._log(dict(expert_step=self.expert_step, gen_step=self.gen_step, **extra, **last, **self.metrics))
+
+    def _log_losses(self, last: dict, **extra) -> None:
+        """A train.log record with the step's training losses only (no validation: it costs several steps)."""
+        self._log(dict(expert_step=self.expert_step, gen_step=self.gen_step, **extra, **last))
 
     def run(self, minutes: Optional[float] = None, progress: Progress | None = None) -> dict:
         """Train until both phases are done or ``minutes`` have passed; saves a checkpoint at the end.
 
         With ``minutes`` and both phases left, the expert stops at its share of the budget
-        (:meth:`TrainConfig.expert_share`) and the generator gets the rest. ``train.log`` gets a record (training
-        losses + validation) at the first step of each phase, every ``eval_every`` steps of a phase, at the end of a
-        phase and when the budget stops the run."""
+        (:meth:`TrainConfig.expert_share`) and the generator gets the rest, except that the generator waits for
+        the expert once its L1-only warm-up is over (:meth:`generator_waits`). ``train.log`` gets a record with
+        the training losses at the first step of each phase and when the expert's share is spent, and one with a
+        validation as well every ``eval_every`` steps of a phase, at the end of a phase and when the budget stops the
+        run (so the saved model's metrics are its own)."""
         progress = Progress.of(progress)
         cfg = self.config
         start = time.monotonic()
         deadline = None if minutes is None else start + minutes * 60
         expert_deadline = deadline
-        if deadline is not None and self.expert_open():
+        if (deadline is not None and self.expert_step < cfg.expert_steps and self.gen_step < cfg.generator_steps
+                and not self.generator_waits()):
             share = cfg.expert_share(self.expert_step, self.gen_step)
             expert_deadline = start + minutes * 60 * share
             log.info("time budget: %.1f min, of which the expert may use %.1f min (%.0f %%)", minutes,
@@ -504,8 +512,10 @@ class Trainer:
         last: dict = {}
         try:
             while True:
-                expert_phase = not expert_cut and self.expert_open()
-                if not expert_phase and self.gen_step >= cfg.generator_steps:
+                generator_done = self.gen_step >= cfg.generator_steps
+                expert_phase = self.expert_step < cfg.expert_steps and (
+                    not expert_cut or generator_done or self.generator_waits())
+                if not expert_phase and generator_done:
                     break
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
@@ -513,12 +523,12 @@ class Trainer:
                     if self._evaluated_at != (self.expert_step, self.gen_step):
                         self._evaluate_and_log(last, event="time budget spent")
                     break
-                if expert_phase and expert_deadline is not None and now >= expert_deadline:
+                if (expert_phase and not expert_cut and not generator_done and not self.generator_waits()
+                        and expert_deadline is not None and now >= expert_deadline):
                     expert_cut = True  # its share of the budget is spent: on to the generator
                     log.info("the expert's share of the time budget is spent at expert step %d of %d; "
                              "on to the generator", self.expert_step, cfg.expert_steps)
-                    if self._evaluated_at != (self.expert_step, self.gen_step):
-                        self._evaluate_and_log(last, event="expert's share of the time budget spent")
+                    self._log_losses(last, event="expert's share of the time budget spent")
                     continue
                 if expert_phase:
                     last = dict(phase="expert", expert_loss=self.expert_train_step())
@@ -527,8 +537,10 @@ class Trainer:
                     last = dict(phase="generator", **self.generator_train_step())
                     step, steps = self.gen_step, cfg.generator_steps
                 self._smooth(last["phase"], last)
-                if step == 1 or step % cfg.eval_every == 0 or step == steps:
+                if step % cfg.eval_every == 0 or step == steps:
                     self._evaluate_and_log(last)
+                elif step == 1:  # train.log from the first step
+                    self._log_losses(last)
                 progress.update(self.stage_label(last["phase"]), step, steps)
         finally:
             self.save()
