@@ -94,7 +94,7 @@ def _speak_options(args):
 def _add_speak_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voice", help="a voice name (see `studio voice list`), or a reference recording to clone "
                    "for this job (needs --consent); default: the bundled base voice")
-    p.add_argument("--consent", help="with --voice FILE: who agreed to have their voice cloned, and when")
+    p.add_argument("--consent", help="with --voice FILE: who agreed to have their voice cloned, and when (at least 10 characters)")
     p.add_argument("--rate", type=float, help="speaking rate, 1.0 = normal")
     p.add_argument("--duration", type=float, help="fit the line to this many seconds (keeps the pitch)")
     p.add_argument("--pitch", type=float, help="pitch shift in semitones")
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = vsub.add_parser("create", help="clone a voice from a reference recording (10 s to a few minutes)")
     q.add_argument("--name", required=True, help="voice name, used later as --voice NAME")
     q.add_argument("--from", dest="source", required=True, help="reference: audio file or a video with the speaker")
-    q.add_argument("--consent", required=True, help='who agreed, and when, e.g. "Anna Novak agreed on 2026-11-20"')
+    q.add_argument("--consent", required=True, help='who agreed, and when (at least 10 characters), e.g. "Anna Novak agreed on 2026-11-20"')
     q.add_argument("--engine", default="knn", help="voice conversion engine (see `studio voice engines`)")
     q.add_argument("--overwrite", action="store_true", help="replace a voice of the same name")
     vsub.add_parser("list", help="list saved voices")

@@ -376,6 +376,7 @@ class StudioApp:
                                              type="filepath", elem_id="voice-reference")
                         new_name = gr.Textbox(label="Voice name", placeholder="anna")
                         consent = gr.Textbox(label="Consent statement (required)",
+                                             info="who agreed to have their voice cloned, and when: at least 10 characters",
                                              placeholder="Anna Novak agreed on 2026-11-20 to have her voice cloned")
                         voice_engine = gr.Dropdown(self.studio.voice_engines(), value="knn", label="Engine")
                         create_btn = gr.Button("Create voice", variant="primary")
