@@ -36,11 +36,18 @@ class Studio:
 
         return ["auto", *ENGINES.available_names()]
 
-    def lipsync_models(self) -> list[str]:
-        """Names of the installed network checkpoints and actor models (what ``model=`` accepts by name)."""
+    def lipsync_models(self, *, ready_only: bool = True) -> list[str]:
+        """Names of the installed network checkpoints and actor models (what ``model=`` accepts by name); by default
+        without unfinished actor models, which lip-sync refuses (``ready_only=False`` lists them too)."""
         from .checkpoints import installed_names
 
-        return installed_names()
+        names = installed_names()
+        if ready_only:
+            from .lipsync.training.service import list_models
+
+            unfinished = {m.name for m in list_models() if not m.ready}
+            names = [n for n in names if n not in unfinished]
+        return names
 
     def _checked(self, options: LipSyncOptions) -> LipSyncOptions:
         """With ``model_paths=False`` the model must be a name; it is replaced by its file in a managed folder."""
@@ -71,7 +78,9 @@ class Studio:
         check_face_source(face)
         options = self._checked(_with(options, overrides))
         speech = load_speech_file(audio)
-        return run_lipsync(face, speech, out, options, self.device, Progress.of(progress))
+        result = run_lipsync(face, speech, out, options, self.device, Progress.of(progress))
+        _seal_render(result, "lipsync", options, inputs={"face": face, "audio": audio})
+        return result
 
     def say(
         self,
@@ -96,23 +105,61 @@ class Studio:
         check_face_source(face)  # fail on a bad face file before spending time on speech
         prog = Progress.of(progress)
         options = self._checked(_with(options, overrides))
-        speech = self.speak_speech(text, voice=voice, options=speak_options, progress=prog)
+        from .voice.service import resolve_voice
+
+        profile = resolve_voice(voice)
+        speech = self.speak_speech(text, voice=profile, options=speak_options, progress=prog)
         audio_path = save_speech(speech, save_audio) if save_audio is not None else None
         result = run_lipsync(face, speech, out, options, self.device, prog)
+        record = dict(text=text, voice=profile, speak_options=speak_options)
+        if audio_path is not None:
+            _seal_render(audio_path, "say (audio)", None, **record)
+        _seal_render(result, "say", options, inputs={"face": face}, **record)
         return _replace(result, audio_path=audio_path)
 
     # ---- voices ---------------------------------------------------------------------------------------------
-    def speak_speech(self, text: str, *, voice=None, options=None, progress=None):
+    def speak_speech(self, text: str, *, voice=None, options=None, progress=None, language: Optional[str] = None):
         """Like :meth:`speak` but returns a ``studio.types.Speech`` with phoneme timings."""
         from .voice import service
 
+        if language is not None:  # shorthand for options.language
+            options = _replace(options or service.SpeakOptions(), language=language)
         kwargs = {} if options is None else {"options": options}
         return service.speak(text, voice=voice, progress=Progress.of(progress), **kwargs)
 
-    def speak(self, text: str, *, voice=None, options=None, progress=None) -> tuple[np.ndarray, int]:
-        """Speak ``text``; returns (float32 mono audio, sample rate)."""
-        speech = self.speak_speech(text, voice=voice, options=options, progress=progress)
+    def speak(self, text: str, *, voice=None, options=None, progress=None,
+              language: Optional[str] = None) -> tuple[np.ndarray, int]:
+        """Speak ``text`` (in ``language``: "en" by default, "es", "fr", "it", "pt"; ``studio.voice.tts.
+        engines_for_language`` says which engines speak it); returns (float32 mono audio, sample rate)."""
+        speech = self.speak_speech(text, voice=voice, options=options, progress=progress, language=language)
         return speech.audio, speech.sample_rate
+
+    def speak_to_file(self, text: str, out, *, voice=None, options=None, progress=None) -> Path:
+        """Speak ``text`` into ``out`` (.wav/.flac/.ogg) with its signed provenance record beside it."""
+        from .audio.io import save_audio
+        from .voice.service import resolve_voice
+
+        profile = resolve_voice(voice)
+        speech = self.speak_speech(text, voice=profile, options=options, progress=progress)
+        path = save_audio(out, speech.audio, speech.sample_rate)
+        _seal_render(path, "speak", None, text=text, voice=profile, speak_options=options)
+        return path
+
+    # ---- trust ----------------------------------------------------------------------------------------------
+    def verify(self, path, *, sidecar=None):
+        """Check a file for the studio's audio mark, C2PA manifest and signed provenance record
+        (``studio.trust.verify.VerifyResult``; ``.verdict`` is "made with studio", "tampered" or
+        "no studio marks found")."""
+        from .trust.verify import verify
+
+        return verify(path, sidecar=sidecar)
+
+    def detect_audio_mark(self, path) -> float:
+        """Confidence in [0, 1] that the sound of ``path`` (audio, or a video's sound) carries the audio mark."""
+        from .audio.io import load_audio
+        from .trust.audio_mark import detect
+
+        return detect(*load_audio(path, what="audio", allow_silent=True))
 
     def voices(self) -> list[str]:
         """Voice names that `speak`/`say` accept ("base" and every saved voice)."""
@@ -121,7 +168,7 @@ class Studio:
         return available_voices()
 
     def create_voice(self, reference, *, name: Optional[str] = None, consent: str, engine: str = "knn",
-                     overwrite: bool = False, progress=None):
+                     overwrite: bool = False, progress=None, consent_covers_marked: bool = False):
         """Clone a voice from a reference recording (audio file, video with sound, or ``(array, sample_rate)``).
 
         ``consent`` (who agreed, and when) is required and stored with the voice. With ``name`` the voice is saved
@@ -130,7 +177,7 @@ class Studio:
         from .voice.profiles import create_voice
 
         return create_voice(reference, name=name, consent=consent, engine=engine, overwrite=overwrite,
-                            progress=Progress.of(progress))
+                            progress=Progress.of(progress), consent_covers_marked=consent_covers_marked)
 
     def list_voices(self):
         """Saved voice profiles (``studio.voice.profiles.VoiceProfile``), by name."""
@@ -162,6 +209,76 @@ class Studio:
         from .lipsync.training import service
 
         return service.list_models()
+
+    # ---- dubbing --------------------------------------------------------------------------------------------
+    def dub(self, video, *, subs=None, out=None, target_lang: Optional[str] = None, voice: Optional[str] = None,
+            consent: Optional[str] = None, options=None, progress=None, **overrides):
+        """Dub ``video`` with the timed lines of ``subs`` (SRT/WebVTT; None = transcribed from the video's English
+        speech), translated into ``target_lang`` when given, spoken in ``voice`` (None = base voice, a saved voice
+        name, or "auto": cloned from the video, needs ``consent``), lip-synced where the new speech plays. ``out`` defaults to VIDEO.LANG.mp4 (or .dub.mp4).
+        Keyword ``overrides`` replace fields of ``studio.dubbing.job.DubOptions``. Returns a ``DubResult``."""
+        from .dubbing.job import DubOptions, run_dub
+
+        options = _with(options or DubOptions(), overrides)
+        options = _replace(options, target_language=target_lang or options.target_language,
+                           voice=voice or options.voice, consent=consent or options.consent)
+        if out is None:
+            out = Path(video).with_name(f"{Path(video).stem}.{options.target_language or 'dub'}.mp4")
+        return run_dub(video, subs, out, self._checked_dub(options), device=self.device, progress=Progress.of(progress))
+
+    def dub_batch(self, batch, jobs_dir, *, workers: int = 1, options=None, progress=None):
+        """Run a CSV/JSON batch of dubbing jobs (see ``studio.dubbing.batch``); returns a ``BatchResult``."""
+        from .dubbing.batch import run_batch
+        from .dubbing.job import DubOptions
+
+        return run_batch(batch, jobs_dir, self._checked_dub(options or DubOptions()), workers=workers,
+                         device=self.device, progress=Progress.of(progress))
+
+    def _checked_dub(self, options):
+        return _replace(options, lipsync=self._checked(options.lipsync))
+
+
+def _seal_render(result, kind: str, options, *, inputs=None, text=None, voice=None, speak_options=None):
+    """Sign the provenance of an output (``result`` is a LipSyncResult or the output's path): C2PA manifest and
+    ``<out>.provenance.json`` with the inputs, models, settings and the consents of the voice and face model."""
+    from dataclasses import asdict
+
+    from .trust.provenance import model_sha256, seal
+
+    out = Path(getattr(result, "path", result))
+    models, consents = [], {}
+    if voice is not None:  # a cloned voice: its conversion data is the model
+        models.append({"role": "voice", "name": voice.name, "engine": voice.engine, "created": voice.created})
+        consents["voice"] = voice.consent
+    else:
+        consents["voice"] = "the bundled base voice (no person's voice is cloned)" if text is not None else None
+    engine = getattr(result, "engine", None)
+    if engine == "wav2lip":
+        from . import checkpoints
+        from .lipsync.engines import GENERAL_CHECKPOINTS
+
+        name = options.model or next(n for n in GENERAL_CHECKPOINTS if checkpoints.is_available(n))
+        path = checkpoints.resolve(name)
+        meta = checkpoints.load_checkpoint(path).meta
+        models.append({"role": "face", "engine": engine, "name": Path(str(name)).name, "file": path.name,
+                       "sha256": model_sha256(path), "step": meta.get("step", meta.get("global_step")),
+                       "consent": meta.get("consent")})
+        consents["face_model"] = meta.get("consent")  # None: a general model, not trained on one person
+    elif engine is not None:
+        models.append({"role": "face", "engine": engine, "name": None})
+        consents["face_model"] = f"no face model (the weights-free {engine} engine)"
+    settings = {}
+    if options is not None:
+        settings["lipsync"] = {k: (Path(v).name if k == "model" and v else v) for k, v in asdict(options).items()}
+    if text is not None:
+        from .voice.service import SpeakOptions
+
+        settings["speak"] = asdict(speak_options or SpeakOptions())
+    if engine is not None:
+        settings["render"] = {"frames": result.frames, "fps": result.fps, "frames_with_face": result.frames_with_face}
+    # a rendered sound track is always marked (run_lipsync); speech alone unless the API's option turned it off
+    marks = {"audio": engine is not None or getattr(speak_options, "audio_mark", True), "video": False}
+    seal(out, kind=kind, inputs=inputs, text=text, models=models, settings=settings, consents=consents, marks=marks)
 
 
 def _with(options, overrides: dict):

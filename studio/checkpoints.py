@@ -135,14 +135,15 @@ def resolve(name_or_path, *, allow_paths: bool = True) -> Path:
         return p
     if p.is_dir():
         raise InputError(f"checkpoint {p} is a directory; give the checkpoint file inside it")
-    if text in REGISTRY or text in _own_models():
-        return _resolve_name(text)
+    own = _own_models()  # scanned once per call
+    if text in REGISTRY or text in own:
+        return _resolve_name(text, own)
     if any(sep in text for sep in ("/", "\\")) or p.suffix in (".pt", ".pth"):
         raise MissingCheckpointError(f"checkpoint file {p} does not exist")
-    return _resolve_name(text)
+    return _resolve_name(text, own)
 
 
-def _resolve_name(text: str) -> Path:
+def _resolve_name(text: str, own: Optional[dict] = None) -> Path:
     if text in REGISTRY:
         info = REGISTRY[text]
         if info.installed():
@@ -152,7 +153,7 @@ def _resolve_name(text: str) -> Path:
             f"{info.source} and put it at {models_dir() / info.filename} (or {BUNDLED_CHECKPOINTS / info.filename}). "
             f"Licence: {info.licence}."
         )
-    own = _own_models()
+    own = _own_models() if own is None else own
     if text in own:
         return own[text]
     installed = installed_names()

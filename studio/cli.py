@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .errors import StudioError
+from .errors import InputError, StudioError
 
 
 class _ProgressBars:
@@ -81,13 +81,16 @@ def _print_result(result) -> None:
         print(f"audio: {result.audio_path}")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds_per_stage.items())
     print(f"time per stage: {stages}")
+    print(f"provenance: {Path(result.path).name}.provenance.json (signed; the audio mark and a C2PA manifest are "
+          "in the file; `studio verify FILE` checks them)")
 
 
 def _speak_options(args):
     from .voice.service import SpeakOptions
 
     kwargs = {k: v for k, v in dict(rate=args.rate, duration=args.duration, pitch_semitones=args.pitch,
-                                    sample_rate=args.sample_rate).items() if v is not None}
+                                    sample_rate=args.sample_rate, engine=args.tts, language=args.lang,
+                                    tts_voice=args.tts_voice).items() if v is not None}
     return SpeakOptions(**kwargs)
 
 
@@ -99,6 +102,10 @@ def _add_speak_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="fit the line to this many seconds (keeps the pitch)")
     p.add_argument("--pitch", type=float, help="pitch shift in semitones")
     p.add_argument("--sample-rate", type=int, choices=[16000, 22050, 24000, 48000])
+    p.add_argument("--tts", help="speech engine: piper (English) or kokoro (en, es, fr, it, pt); default: the first "
+                   "that speaks --lang (see `studio tts`)")
+    p.add_argument("--lang", help="language of the text: en (default), es, fr, it, pt")
+    p.add_argument("--tts-voice", help="one of the speech engine's own voices (see `studio tts`), e.g. jm_kumo")
 
 
 def _text(args) -> str:
@@ -138,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output .wav/.flac path")
 
     sub.add_parser("voices", help="list the voices speak/say accept")
+    sub.add_parser("tts", help="list the speech engines, their languages and voices")
 
     p = sub.add_parser("voice", help="create, list or delete cloned voices")
     vsub = p.add_subparsers(dest="voice_command", required=True)
@@ -147,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--consent", required=True, help='who agreed, and when (at least 10 characters), e.g. "Anna Novak agreed on 2026-11-20"')
     q.add_argument("--engine", default="knn", help="voice conversion engine (see `studio voice engines`)")
     q.add_argument("--overwrite", action="store_true", help="replace a voice of the same name")
+    q.add_argument("--consent-covers-marked", action="store_true",
+                   help="the reference carries a watermark (speech the studio or another Perth user made) and the "
+                   "consent covers cloning from such audio; without this such references are refused")
     vsub.add_parser("list", help="list saved voices")
     q = vsub.add_parser("delete", help="delete a saved voice")
     q.add_argument("name")
@@ -160,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(its fraction of the steps, at most half) and the generator the rest; a model whose generator "
                    "has not reached the preset's minimum steps is saved unfinished; --resume continues")
     p.add_argument("--resume", action="store_true", help="continue where the last run of this model stopped")
+    p.add_argument("--consent", help='who agreed to have a model trained on their face, and when (at least 10 '
+                   'characters), e.g. "Anna Novak agreed on 2026-11-20"; required for a new model, stored in it; '
+                   "--resume reuses it")
     p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
     p.add_argument("--steps", type=int,
@@ -177,8 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra L1 weight on the mouth box: 3 counts its pixels 4x (0 = plain L1, as published)")
 
     sub.add_parser("models", help="list trained actor models")
+    p = sub.add_parser("verify", help="check a file for the studio's marks, manifest and signed provenance")
+    p.add_argument("file", help="a video or audio file (its FILE.provenance.json is read when it is beside it)")
+    p.add_argument("--sidecar", help="the provenance record, when it is not beside the file")
     sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")
     sub.add_parser("engines", help="list lip-sync engines")
+    _add_dub_parser(sub)
 
     p = sub.add_parser("app", help="start the browser app")
     p.add_argument("--host", default="127.0.0.1")
@@ -201,6 +219,21 @@ def _run(args) -> int:
         for info in list_checkpoints():
             print(info.describe() if hasattr(info, "describe") else info)
         return 0
+    if args.command == "tts":
+        from .voice.tts import TTS_ENGINES
+
+        for name in TTS_ENGINES.names():
+            factory = TTS_ENGINES.entry(name).factory
+            state = "" if name in TTS_ENGINES.available_names() else " (not installed)"
+            default = factory.voices[0]
+            if name == "kokoro":
+                from .voice.kokoro import DEFAULT_VOICES
+
+                default = ", ".join(f"{lang} {v}" for lang, v in DEFAULT_VOICES.items())
+            print(f"{name}{state}: languages {', '.join(factory.languages)}; voices {', '.join(factory.voices)} "
+                  f"(default: {default})")
+            print(f"    {TTS_ENGINES.entry(name).description}")
+        return 0
     if args.command == "engines":
         from .lipsync.base import ENGINES
         from .lipsync import engines as _  # noqa: F401
@@ -209,6 +242,10 @@ def _run(args) -> int:
         return 0
 
     studio = Studio(device=args.device)
+    if args.command == "verify":
+        result = studio.verify(args.file, sidecar=args.sidecar)
+        print(result.summary())
+        return 1 if result.tampered else 0
     if args.command == "voices":
         for name in studio.voices():
             print(name)
@@ -247,7 +284,8 @@ def _run(args) -> int:
             args.voice = studio.create_voice(args.voice, consent=args.consent, progress=callback)
         if args.command == "voice":
             v = studio.create_voice(args.source, name=args.name, consent=args.consent, engine=args.engine,
-                                    overwrite=args.overwrite, progress=callback)
+                                    overwrite=args.overwrite, progress=callback,
+                                    consent_covers_marked=args.consent_covers_marked)
             print(f"created voice {v.name} at {v.path}")
             print(v.summary())
         elif args.command == "train":
@@ -260,14 +298,104 @@ def _run(args) -> int:
             result = studio.say(args.face, _text(args), args.out, voice=args.voice, speak_options=_speak_options(args),
                                 save_audio=args.save_audio, progress=callback, **_lipsync_overrides(args))
             _print_result(result)
+        elif args.command == "dub":
+            return _dub(studio, args, callback)
         elif args.command == "speak":
-            from .audio.io import save_audio
+            import soundfile as sf
 
-            audio, sr = studio.speak(_text(args), voice=args.voice, options=_speak_options(args), progress=callback)
-            path = save_audio(args.out, audio, sr)
-            print(f"wrote {path} ({len(audio) / sr:.2f} s at {sr} Hz)")
+            path = studio.speak_to_file(_text(args), args.out, voice=args.voice, options=_speak_options(args),
+                                        progress=callback)
+            info = sf.info(str(path))
+            print(f"wrote {path} ({info.frames / info.samplerate:.2f} s at {info.samplerate} Hz)")
+            print(f"provenance: {path.name}.provenance.json (signed; `studio verify {path.name}` checks it)")
     finally:
         callback.close()
+    return 0
+
+
+def _add_dub_parser(sub) -> None:
+    from .lipsync.base import ENGINES
+    from .lipsync import engines as _  # noqa: F401  (registers the engines)
+
+    p = sub.add_parser("dub", help="dub a video from its subtitles (SRT/WebVTT), optionally translated, lip-synced")
+    p.add_argument("--video", help="the video to dub")
+    p.add_argument("--subs", help="timed lines (SRT or WebVTT, any common encoding); 'NAME: text' or <v NAME> "
+                   "names a speaker; without it the video's English speech is transcribed (Whisper tiny.en)")
+    p.add_argument("-o", "--out", help="output MP4 (default VIDEO.LANG.mp4 beside the video)")
+    p.add_argument("--to", help="translate the lines into this language first (e.g. es; apertium: en<->es)")
+    p.add_argument("--lang", help="language of the subtitles (default: from a name like ep01.es.srt, else en)")
+    p.add_argument("--voice", help="a saved voice name, 'auto' (clone the speaker from the video; needs --consent) "
+                   "or a reference recording; default: the base voice")
+    p.add_argument("--consent", help="for --voice auto or a recording: who agreed to have their voice cloned, and when")
+    p.add_argument("--speaker-voice", action="append", default=[], metavar="SPEAKER=VOICE",
+                   help="a saved voice for the lines of one named speaker (repeatable), e.g. ANNA=anna")
+    p.add_argument("--tts", help="speech engine (default: the first that speaks the dub's language)")
+    p.add_argument("--translator", help="translation engine (default: the first with the language pair)")
+    p.add_argument("--engine", default="auto", choices=["auto", *ENGINES.names()], help="lip-sync engine")
+    p.add_argument("--model", help="checkpoint name or path for the wav2lip engine")
+    p.add_argument("--no-lipsync", action="store_true", help="dub the sound only; the picture stays as it is")
+    p.add_argument("--keep-original-audio", action="store_true", help="keep the original sound as a second track")
+    p.add_argument("--loudness", type=float, default=-16.0, help="loudness target in LUFS (-16 web, -23 EBU R128)")
+    p.add_argument("--background", default="duck", choices=["duck", "repet", "none"],
+                   help="the original sound under the new speech: ducked (default), REPET-SIM estimate, or none")
+    p.add_argument("--max-rate", type=float, default=1.3, help="fastest speaking rate used to fit a line")
+    p.add_argument("--max-stretch", type=float, default=1.25, help="fastest pitch-keeping time-stretch after that")
+    p.add_argument("--job-dir", help="job folder for resumable intermediates (default OUT.dubjob beside the output)")
+    p.add_argument("--batch", help="CSV or JSON file of jobs (columns video,subs[,out,to,lang,voice,consent,engine,"
+                   "model,name]); needs --jobs-dir")
+    p.add_argument("--jobs-dir", help="with --batch: one job folder per video under this folder")
+    p.add_argument("--workers", type=int, default=1, help="with --batch: local worker processes (default 1)")
+
+
+def _dub(studio, args, callback) -> int:
+    from dataclasses import replace
+
+    from .dubbing.job import DubOptions
+    from .dubbing.mix import MixOptions
+    from .dubbing.timing import FitOptions
+    from .types import LipSyncOptions
+
+    pairs = []
+    for item in args.speaker_voice:
+        speaker, sep, voice = item.partition("=")
+        if not sep or not speaker.strip() or not voice.strip():
+            raise InputError(f"--speaker-voice {item!r}: write SPEAKER=VOICE, e.g. ANNA=anna")
+        pairs.append((speaker.strip(), voice.strip()))
+    options = DubOptions(language=args.lang, target_language=args.to, voice=args.voice, consent=args.consent,
+                         speaker_voices=tuple(pairs),
+                         tts_engine=args.tts, translator=args.translator,
+                         fit=replace(FitOptions(), max_rate=args.max_rate, max_stretch=args.max_stretch),
+                         mix=replace(MixOptions(), loudness=args.loudness, background=args.background),
+                         lipsync=LipSyncOptions(engine=args.engine, model=args.model), lip_sync=not args.no_lipsync,
+                         keep_original_audio=args.keep_original_audio, job_dir=args.job_dir)
+    if args.batch:
+        if not args.jobs_dir:
+            raise InputError("--batch needs --jobs-dir FOLDER (one job folder per video goes there)")
+        result = studio.dub_batch(args.batch, args.jobs_dir, workers=args.workers, options=options, progress=callback)
+        callback.close()
+        for o in result.outcomes:
+            print(f"{o.status:7s} {o.name}: " + (o.error if o.status == "failed" else str(o.out)))
+        done = sum(o.status == "done" for o in result.outcomes)
+        skipped = sum(o.status == "skipped" for o in result.outcomes)
+        print(f"{len(result.outcomes)} job(s): {done} done, {skipped} skipped (finished before), "
+              f"{len(result.failed)} failed" + ("; run the same command again to retry them" if result.failed else ""))
+        return 1 if result.failed else 0
+    if not args.video:
+        raise InputError("studio dub needs --video (and --subs, or its speech is transcribed; or --batch FILE "
+                         "--jobs-dir FOLDER)")
+    result = studio.dub(args.video, subs=args.subs, out=args.out, options=options, progress=callback)
+    callback.close()
+    print(f"wrote {result.path} ({result.language}); subtitles {result.srt_path}, {result.vtt_path}")
+    fit = result.fit
+    print(f"lines: {fit['fit']}/{fit['lines']} fit their slots (max rate {fit['max_rate']:g}, max stretch "
+          f"{fit['max_stretch']:g}, mean start shift {fit['mean_start_shift']:.3f} s)")
+    for line in result.lines:
+        if not line["fits"]:
+            print(f"warning: line {line['index']} overflows by {line['overflow']:.2f} s "
+                  f"(slot {line['slot']:.2f} s, speech {line['produced']:.2f} s)", file=sys.stderr)
+    w = result.work
+    print(f"this run: {w['translated']} translated, {w['synthesized']} synthesized, {w['spans_rendered']} span(s) "
+          f"rendered; report {result.report_path} ({result.seconds:.1f} s)")
     return 0
 
 

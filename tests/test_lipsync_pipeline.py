@@ -19,8 +19,8 @@ def _frames(path):
 
 
 def _only(folder, name):
-    """The output folder holds the output and nothing else (no temp files left behind)."""
-    return sorted(p.name for p in folder.iterdir()) == [name]
+    """The output folder holds the output and its signed provenance record, nothing else (no temp files left)."""
+    return sorted(p.name for p in folder.iterdir()) == [name, name + ".provenance.json"]
 
 
 def test_photo_speaks_with_visemes(tmp_path, face_png, speech_wav, astronaut):
@@ -121,7 +121,8 @@ def test_concurrent_jobs_do_not_collide(tmp_path, face_png, speech_wav):
     for t in threads:
         t.join()
     assert not errors
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["o0.mp4", "o1.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o0.mp4", "o0.mp4.provenance.json", "o1.mp4",
+                                                          "o1.mp4.provenance.json"]
 
 
 def test_cli_lipsync_and_error_exit(tmp_path, face_png, speech_wav, capsys):

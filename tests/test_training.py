@@ -9,6 +9,8 @@ from conftest import GRID, needs_grid, tone, write_video
 from studio.errors import InputError
 from studio.lipsync import metrics
 
+CONSENT = "Test Person agreed on 2026-12-01 to a model of their face"
+
 
 @pytest.fixture(scope="module")
 def generated_footage(tmp_path_factory, astronaut):
@@ -67,18 +69,18 @@ def _trainer(info, folder, steps=6):
     return Trainer(folder, cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1), "cpu")
 
 
-def test_training_lowers_the_loss_and_resumes_exactly(generated_footage, tmp_path):
+def test_training_lowers_the_loss_and_resumes_exactly(prepared_footage, tmp_path):
     import torch
 
     from studio.lipsync.training.dataset import prepare_dataset
 
-    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    info = prepare_dataset(prepared_footage)
     t = _trainer(info, tmp_path / "run")
     first = np.mean([t.generator_train_step()["l1"] for _ in range(3)])
-    for _ in range(25):
+    for _ in range(10):
         t.generator_train_step()
     later = np.mean([t.generator_train_step()["l1"] for _ in range(3)])
-    assert later < first * 0.85
+    assert later < first * 0.88  # measured 0.80 with 1 or 2 threads (L1 falls smoothly: 0.208 -> 0.159 by step 16)
     t.save()
     a = _trainer(info, tmp_path / "run")
     a.load_state_dict(torch.load(tmp_path / "run" / "state.pt", weights_only=True))
@@ -122,12 +124,12 @@ def test_weighted_l1_stresses_the_mouth_and_keeps_the_scale():
     assert mouth_l1(in_mouth, target, 1 - mouth) == pytest.approx(0.0)
 
 
-def test_mouth_weighted_training_uses_the_prepared_lip_boxes(generated_footage, tmp_path):
+def test_mouth_weighted_training_uses_the_prepared_lip_boxes(prepared_footage, tmp_path):
     from studio.lipsync.training.dataset import prepare_dataset
     from studio.lipsync.training.sampler import WindowSampler, mouth_boxes
     from studio.lipsync.training.train import TrainConfig, Trainer
 
-    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    info = prepare_dataset(prepared_footage)
     sampler = WindowSampler(info.train_clips, seed=5)
     state = sampler.state()
     _, _, gt, _, mouth = sampler.gen_batch(4)
@@ -151,7 +153,7 @@ def test_mouth_weighted_training_uses_the_prepared_lip_boxes(generated_footage, 
     assert load_checkpoint(tmp_path / "mw" / "model.pt").meta["train_config"]["mouth_weight"] == 3.0
 
 
-def test_optional_gan_term_trains_a_discriminator_and_resumes(generated_footage, tmp_path):
+def test_optional_gan_term_trains_a_discriminator_and_resumes(prepared_footage, tmp_path):
     import torch
 
     from studio.checkpoints import load_checkpoint
@@ -159,7 +161,7 @@ def test_optional_gan_term_trains_a_discriminator_and_resumes(generated_footage,
     from studio.lipsync.training.sampler import WindowSampler
     from studio.lipsync.training.train import TrainConfig, Trainer
 
-    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    info = prepare_dataset(prepared_footage)
 
     def make():
         cfg = TrainConfig.preset("debug", expert_steps=2, generator_steps=40, eval_every=1000, sync_warmup=0,
@@ -168,11 +170,18 @@ def test_optional_gan_term_trains_a_discriminator_and_resumes(generated_footage,
                        "cpu")
 
     t = make()
-    steps = [t.generator_train_step() for _ in range(30)]
-    assert all({"gan", "disc"} <= set(s) for s in steps)
-    assert np.median([s["disc"] for s in steps[-5:]]) < np.median([s["disc"] for s in steps[:5]])  # it learns
-    first_l1, last_l1 = np.mean([s["l1"] for s in steps[:5]]), np.mean([s["l1"] for s in steps[-5:]])
-    assert last_l1 < first_l1
+    steps = [t.generator_train_step() for _ in range(6)]
+    assert all({"gan", "disc"} <= set(s) and all(np.isfinite(list(s.values()))) for s in steps)
+    for s in steps:  # the GAN term is in the generator's loss, with its weight (the sync loss too: no warm-up)
+        assert s["loss"] == pytest.approx((1 - 0.03 - 0.07) * s["l1"] + 0.03 * s["sync"] + 0.07 * s["gan"], rel=1e-4)
+    # the discriminator learns: on one fixed batch of real and generated lower faces its loss falls as it trains
+    # (a fixed batch, because in the joint run the generator moves too and the loss curve depends on float order)
+    ind, x, gt, _, _ = t.train.gen_batch(4)
+    with torch.no_grad():
+        fake = t.generator(ind, x)
+    t._set_lr(t.opt_disc, 1e-4)  # the debug preset's lr 1e-3 makes a batch of 4 jump about
+    losses = [t.disc_train_step(fake, gt) for _ in range(10)]
+    assert losses[-1] < losses[0] - 0.03 and losses[5] < losses[0]  # measured: 1.38 -> 1.32 with 1 or 2 threads
     t.save()
     assert load_checkpoint(tmp_path / "gan" / "disc.pt").kind == "disc"
     assert load_checkpoint(tmp_path / "gan" / "model.pt").meta["train_config"]["gan_weight"] == 0.07
@@ -198,14 +207,14 @@ def test_learning_rate_schedule():
     assert ramp.lr_at(200, 4000) == cpu.lr_at(200, 4000)
 
 
-def test_expert_with_shifted_negatives(generated_footage, tmp_path):
+def test_expert_with_shifted_negatives(prepared_footage, tmp_path):
     import torch
 
     from studio.lipsync.training.dataset import prepare_dataset
     from studio.lipsync.training.sampler import T, WindowSampler
     from studio.lipsync.training.train import TrainConfig, Trainer
 
-    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    info = prepare_dataset(prepared_footage)
     sampler = WindowSampler(info.train_clips, seed=3)
     state = sampler.state()
     mel, faces = sampler.sync_contrast_batch(6, negatives=3)
@@ -228,7 +237,7 @@ def test_expert_with_shifted_negatives(generated_footage, tmp_path):
     assert trainer.opt_expert.param_groups[0]["lr"] == pytest.approx(cfg.lr_at(3, cfg.expert_steps))
 
 
-def test_cross_clip_references(generated_footage, tmp_path):
+def test_cross_clip_references(prepared_footage, tmp_path):
     import json
 
     import torch
@@ -237,7 +246,7 @@ def test_cross_clip_references(generated_footage, tmp_path):
     from studio.lipsync.training.sampler import WindowSampler
     from studio.lipsync.training.service import TrainOptions, train
 
-    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    info = prepare_dataset(prepared_footage)
     sampler = WindowSampler(info.train_clips, seed=4)
     assert len(sampler.index) == 2
     state = sampler.state()
@@ -252,20 +261,20 @@ def test_cross_clip_references(generated_footage, tmp_path):
     _, inputs, gt, _, _ = sampler.gen_batch(8)  # default: the same clip, as published
     assert inputs.shape == (8, 6, 5, 96, 96)
 
-    result = train(TrainOptions(name="mix", footage=(str(generated_footage),), device="cpu", preset="debug",
+    result = train(TrainOptions(name="mix", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
                                 lr=2e-4, cross_clip_refs=0.5))
     config = json.loads((result.folder / "run.json").read_text())["config"]
     assert config["cross_clip_refs"] == 0.5 and config["lr"] == 2e-4
     assert "val_l1_cross" in result.metrics
     with pytest.raises(InputError, match="fraction"):
-        train(TrainOptions(name="bad", footage=(str(generated_footage),), device="cpu", preset="debug",
+        train(TrainOptions(name="bad", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
                            cross_clip_refs=1.5))
     with pytest.raises(InputError, match="--mouth-weight"):
-        train(TrainOptions(name="bad", footage=(str(generated_footage),), device="cpu", preset="debug",
+        train(TrainOptions(name="bad", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
                            mouth_weight=-1))
 
 
-def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
+def test_init_from_an_official_format_checkpoint(prepared_footage, tmp_path):
     """Fine-tuning starts from a generator file in the published format ({"state_dict": {"module.*": ...}}); a
     randomly initialised one stands in for the real weights, which cannot be had offline."""
     import torch
@@ -280,7 +289,7 @@ def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
     official = tmp_path / "wav2lip.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}, "global_step": 1},
                official)
-    info = prepare_dataset(generated_footage, img_size=96, root=tmp_path / "ds")
+    info = prepare_dataset(prepared_footage)
     cfg = TrainConfig.preset("debug", width=0.25, eval_every=1000)
     t = Trainer(tmp_path / "ft", cfg, WindowSampler(info.train_clips), WindowSampler(info.val_clips, seed=1), "cpu",
                 init_generator=str(official))
@@ -289,8 +298,8 @@ def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
     # the service takes the architecture from the starting checkpoint
     from studio.lipsync.training.service import TrainOptions, train
 
-    result = train(TrainOptions(name="ft", footage=(str(generated_footage),), device="cpu", preset="debug",
-                                init=str(official)))
+    result = train(TrainOptions(name="ft", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
+                                init=str(official), expert_steps=1, steps=1))
     from studio.checkpoints import load_checkpoint
 
     assert load_checkpoint(result.folder / "model.pt").arch["width"] == 0.25  # not the debug preset's 0.125
@@ -299,7 +308,7 @@ def test_init_from_an_official_format_checkpoint(generated_footage, tmp_path):
                 WindowSampler(info.val_clips, seed=1), "cpu", init_generator=str(official))
 
 
-def test_fine_tune_reusing_a_trained_expert(generated_footage, tmp_path):
+def test_fine_tune_reusing_a_trained_expert(prepared_footage, tmp_path):
     """--init with --init-expert: no new expert is trained (the given one is kept as is), the sync loss applies
     from the first step, and the checkpoints record what the run started from."""
     import torch
@@ -307,11 +316,12 @@ def test_fine_tune_reusing_a_trained_expert(generated_footage, tmp_path):
     from studio.checkpoints import load_checkpoint
     from studio.lipsync.training.service import TrainOptions, train
 
-    base = train(TrainOptions(name="base", footage=(str(generated_footage),), device="cpu", preset="debug"))
+    base = train(TrainOptions(name="base", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
+                              expert_steps=2, steps=2))
     expert_file = base.folder / "expert.pt"
-    ft = train(TrainOptions(name="base-ft", footage=(str(generated_footage),), device="cpu", preset="debug",
-                            init=str(base.folder / "model.pt"), init_expert=str(expert_file)))
-    assert ft.expert_step == 0 and ft.generator_step == 4
+    ft = train(TrainOptions(name="base-ft", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
+                            init=str(base.folder / "model.pt"), init_expert=str(expert_file), steps=2))
+    assert ft.expert_step == 0 and ft.generator_step == 2
     before, after = load_checkpoint(expert_file), load_checkpoint(ft.folder / "expert.pt")
     for k, v in before.state_dict.items():
         assert torch.equal(after.state_dict[k], v)
@@ -319,35 +329,36 @@ def test_fine_tune_reusing_a_trained_expert(generated_footage, tmp_path):
     assert meta["train_config"]["sync_warmup"] == 0 and meta["train_config"]["expert_steps"] == 0
     assert meta["train_config"]["lr_warmup"] == 200
     assert meta["ready"] is True and meta["min_generator_steps"] == 0  # a fine-tune is usable at any step
-    assert meta["init"]["checkpoint"].endswith("model.pt") and meta["init"]["step"] == 4
-    assert meta["init_expert"]["expert_step"] == 4
+    assert meta["init"]["checkpoint"].endswith("model.pt") and meta["init"]["step"] == 2
+    assert meta["init_expert"]["expert_step"] == 2
     with pytest.raises(InputError, match="needs --init"):
-        train(TrainOptions(name="x1", footage=(str(generated_footage),), device="cpu", preset="debug",
+        train(TrainOptions(name="x1", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
                            init_expert=str(expert_file)))
     with pytest.raises(InputError, match="takes a sync expert"):
-        train(TrainOptions(name="x2", footage=(str(generated_footage),), device="cpu", preset="debug",
+        train(TrainOptions(name="x2", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
                            init=str(base.folder / "model.pt"), init_expert=str(base.folder / "model.pt")))
 
 
-def test_train_service_resume_and_models_list(generated_footage, tmp_path):
+def test_train_service_resume_and_models_list(prepared_footage, tmp_path):
     from studio.lipsync.training.service import TrainOptions, list_models, train
 
-    opts = TrainOptions(name="actor", footage=(str(generated_footage),), device="cpu", preset="debug")
+    opts = TrainOptions(name="actor", footage=(str(prepared_footage),), device="cpu", preset="debug", consent=CONSENT,
+                        expert_steps=2, steps=2)
     stages = []
     first = train(opts, progress=lambda stage, done, total: stages.append(stage))
     assert any("val: expert acc" in s and "L1" in s for s in stages)  # validation numbers while it trains
-    assert first.expert_step == 4 and first.generator_step == 4
+    assert first.expert_step == 2 and first.generator_step == 2 and first.ready
     with pytest.raises(InputError, match="already exists"):
         train(opts)
     again = train(TrainOptions(name="actor", resume=True, device="cpu"))
-    assert again.generator_step == 4  # the saved run's step budget is spent; nothing left to do
-    resumed = train(TrainOptions(name="actor", resume=True, device="cpu", steps=6))  # train it longer
-    assert resumed.generator_step == 6
+    assert again.generator_step == 2  # the saved run's step budget is spent; nothing left to do
+    resumed = train(TrainOptions(name="actor", resume=True, device="cpu", steps=3))  # train it longer
+    assert resumed.generator_step == 3
     import json
 
-    assert json.loads((resumed.folder / "run.json").read_text())["config"]["generator_steps"] == 6
-    with pytest.raises(InputError, match="already has 6 generator steps"):
-        train(TrainOptions(name="actor", resume=True, device="cpu", steps=5))
+    assert json.loads((resumed.folder / "run.json").read_text())["config"]["generator_steps"] == 3
+    with pytest.raises(InputError, match="already has 3 generator steps"):
+        train(TrainOptions(name="actor", resume=True, device="cpu", steps=2))
     assert any(m.name == "actor" for m in list_models())
     with pytest.raises(InputError, match="no training run"):
         train(TrainOptions(name="nobody", resume=True))
@@ -453,7 +464,7 @@ def test_budget_limited_run_is_saved_unfinished_refused_and_resumed(prepared_foo
     from studio.paths import models_dir
 
     # 3 s: the expert may use half (its 4 steps of 8), 1.5 s = 2 steps; the generator gets the rest, 1 step
-    assert main(["train", "--name", "t10", "--footage", str(prepared_footage), "--preset", "debug",
+    assert main(["train", "--name", "t10", "--footage", str(prepared_footage), "--preset", "debug", "--consent", CONSENT,
                  "--device", "cpu", "--minutes", str(3 / 60)]) == 0
     out = capsys.readouterr().out
     assert "expert step 2 of 4, generator step 1 of 4" in out
@@ -487,15 +498,25 @@ def test_budget_limited_run_is_saved_unfinished_refused_and_resumed(prepared_foo
     assert "model t10 is unfinished (generator step 1 of 4)" in err and "studio train --name t10 --resume" in err
     assert not video.exists()
 
+    assert "t10" not in Studio().lipsync_models() and "t10" in Studio().lipsync_models(ready_only=False)  # app menu
+    # a resume whose new length ends before the model is ready leaves it unfinished, and the hint asks for more
+    short = train(TrainOptions(name="t10", resume=True, device="cpu", steps=1))
+    assert not short.ready and short.generator_step == 1
+    assert "`studio train --name t10 --resume --steps 2`" in short.describe()
+    assert "--resume --steps 2" in next(m for m in list_models() if m.name == "t10").describe()
+    with pytest.raises(InputError, match=r"--resume --steps 2"):
+        create_engine("wav2lip", "t10", "cpu")
+
     # resuming (state.pt loads with weights_only=True): the generator is still in its L1-only warm-up, so the
     # expert's two remaining steps run first, then the generator's three
-    done = train(TrainOptions(name="t10", resume=True, device="cpu"))
+    done = train(TrainOptions(name="t10", resume=True, device="cpu", steps=4))
     assert (done.expert_step, done.generator_step) == (4, 4) and done.ready
     assert "use it with --model t10" in done.describe() and "unfinished" not in done.describe()
     meta = load_checkpoint(folder / "model.pt").meta
     assert meta["ready"] is True and meta["ready_reason"].startswith("finished")
     assert "unfinished" not in next(m for m in list_models() if m.name == "t10").describe()
     assert create_engine("wav2lip", "t10", "cpu")[0] == "wav2lip"  # accepted now
+    assert "t10" in Studio().lipsync_models()
 
 
 def test_time_budget_is_split_between_expert_and_generator(prepared_footage, step_clock, tmp_path):

@@ -62,7 +62,7 @@ def test_the_same_text_gives_the_same_speech_every_time():
 
 
 def test_emoji_are_left_out_and_logged(caplog):
-    plain = synthesize("Hello, world! Good news")
+    plain = speak("Hello, world! Good news")  # speak(), like the line below: both carry the (deterministic) audio mark
     with caplog.at_level(logging.INFO, logger="studio.voice"):
         fancy = speak("Hello, \U0001f600 world \U0001f44b\U0001f3fd\U0001f389! Good news\u2757\ufe0f")
     assert fancy.text == "Hello, world! Good news"

@@ -211,11 +211,14 @@ def test_train_and_models_endpoints(client, tmp_path, astronaut):
         frames = [cv2.resize(astronaut, (192, 192))] * 25
         audio = tone(1.0, freq=170 + 40 * k)  # different content: identical clips count once
         clips.append(handle_file(str(write_video(tmp_path / f"c{k}.mp4", frames, fps=25, audio=audio))))
-    summary = client.predict(clips, "ui-actor", 1, "debug", False, api_name="/train")
+    with pytest.raises(Exception, match="consent statement is required"):
+        client.predict(clips, "ui-actor", 1, "debug", False, "", api_name="/train")
+    consent = "Anna Novak agreed on 2026-11-20"
+    summary = client.predict(clips, "ui-actor", 1, "debug", False, consent, api_name="/train")
     assert "model ui-actor" in summary and "generator step 4" in summary
     assert "ui-actor" in client.predict(api_name="/models")
     with pytest.raises(Exception, match="already exists"):
-        client.predict(clips, "ui-actor", 1, "debug", False, api_name="/train")
+        client.predict(clips, "ui-actor", 1, "debug", False, consent, api_name="/train")
     del np
 
 

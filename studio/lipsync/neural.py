@@ -58,8 +58,10 @@ def check_ready(loaded, checkpoint) -> None:
     of = "" if planned is None else f" of {planned}"
     need = meta.get("min_generator_steps")
     usable = "" if need is None else f" (it is ready from generator step {need})"
+    from .training.train import resume_command
+
     raise InputError(f"model {name} is unfinished (generator step {meta.get('step', 0)}{of}): resume it with "
-                     f"`studio train --name {name} --resume`{usable}")
+                     f"{resume_command(name, planned, need)}{usable}")
 
 
 class Wav2LipEngine:

@@ -137,10 +137,14 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     from .blend import blend
     from .engines import create_engine
 
+    from ..trust.audio_mark import mark_speech
+
     out = check_output_path(out)
     plan = _plan(face_path, speech, options.fps_for_image)
     timer = _Timer()
     progress.update("preparing", 0, None)
+    with timer("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
+        speech = mark_speech(speech, check_first=True)
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
     with timer("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)

@@ -41,9 +41,14 @@ def redact_paths(text: str, uploads=()) -> str:
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s'\"()\[\]{},;:/]+/)+([^\s'\"()\[\]{},;:/]*)")
 
 
+def problem(message: str) -> gr.Error:
+    """A user's mistake, shown as a toast; the app log gets one line for it, not a traceback."""
+    return gr.Error(message, print_exception=False)
+
+
 def user_error(e: BaseException, uploads=()) -> gr.Error:
     """The gr.Error shown for a user's mistake: its message without server paths, and no traceback in the log."""
-    return gr.Error(redact_paths(str(e), uploads), print_exception=False)
+    return problem(redact_paths(str(e), uploads))
 
 
 class Jobs:
@@ -145,7 +150,7 @@ class StudioApp:
         try:
             return job(progress)
         except CancelledError:
-            raise gr.Error("Cancelled: nothing was written.", print_exception=False) from None
+            raise problem("Cancelled: nothing was written.") from None
         except StudioError as e:
             log.info("job failed: %s", redact_paths(str(e), uploads))
             raise user_error(e, uploads) from None
@@ -161,11 +166,10 @@ class StudioApp:
         name = str(model or "").strip()
         if not name:
             return None
-        installed = self.studio.lipsync_models()
+        installed = self.studio.lipsync_models(ready_only=False)  # an unfinished one gets the engine's "resume it"
         if name not in installed:
-            raise gr.Error(f"Unknown model: choose one of the installed models from the list "
-                           f"({', '.join(installed) or 'none installed'}); files cannot be given here.",
-                           print_exception=False)
+            raise problem(f"Unknown model: choose one of the installed models from the list "
+                           f"({', '.join(installed) or 'none installed'}); files cannot be given here.")
         return name
 
     def model_choices(self):
@@ -176,9 +180,9 @@ class StudioApp:
     def lipsync(self, face, audio, engine, model, face_index, request: gr.Request, progress=gr.Progress()):
         """face file + audio file -> (video, downloadable file, summary)."""
         if not face:
-            raise gr.Error("Upload a face video or photo first.", print_exception=False)
+            raise problem("Upload a face video or photo first.")
         if not audio:
-            raise gr.Error("Upload or record the audio to lip-sync to.", print_exception=False)
+            raise problem("Upload or record the audio to lip-sync to.")
 
         options = self._options(engine, model, face_index)
 
@@ -194,7 +198,7 @@ class StudioApp:
     def say(self, face, text, voice, engine, model, face_index, request: gr.Request, progress=gr.Progress()):
         """face file + text -> (video, downloadable file, summary)."""
         if not face:
-            raise gr.Error("Upload a face video or photo first.", print_exception=False)
+            raise problem("Upload a face video or photo first.")
         options = self._options(engine, model, face_index)
 
         def job(prog):
@@ -207,14 +211,14 @@ class StudioApp:
 
         return self._run(request, progress, job, uploads=(face,))
 
-    def speak(self, text, voice, rate, request: gr.Request, progress=gr.Progress()):
-        """text -> a WAV file (preview of a voice)."""
+    def speak(self, text, voice, rate, language="en", request: gr.Request = None, progress=gr.Progress()):
+        """text -> a WAV file (preview of a voice), in ``language`` (en, es, fr, it, pt)."""
         from ..audio.io import save_audio
         from ..voice.service import SpeakOptions
 
         def job(prog):
-            audio, sr = self.studio.speak(text, voice=voice or None, options=SpeakOptions(rate=float(rate or 1.0)),
-                                          progress=prog)
+            options = SpeakOptions(rate=float(rate or 1.0), language=language or "en")
+            audio, sr = self.studio.speak(text, voice=voice or None, options=options, progress=prog)
             return str(save_audio(self.session_dir(request) / f"speak-{_stamp()}.wav", audio, sr))
 
         return self._run(request, progress, job)
@@ -240,8 +244,7 @@ class StudioApp:
     def create_voice(self, reference, name, consent, engine, request: gr.Request, progress=gr.Progress()):
         """reference recording + name + consent -> (status, voices list, and the refreshed voice menus)."""
         if not reference:
-            raise gr.Error("Upload or record the reference: 10 s to a few minutes of the speaker talking.",
-                           print_exception=False)
+            raise problem("Upload or record the reference: 10 s to a few minutes of the speaker talking.")
 
         def job(prog):
             self._check_duration(reference, "reference recording")
@@ -255,8 +258,7 @@ class StudioApp:
 
     def delete_voice(self, name):
         if not name or name == "base":
-            raise gr.Error("Choose a cloned voice to delete (the bundled base voice cannot be deleted).",
-                           print_exception=False)
+            raise problem("Choose a cloned voice to delete (the bundled base voice cannot be deleted).")
         try:
             self.studio.delete_voice(name)
         except StudioError as e:
@@ -269,7 +271,7 @@ class StudioApp:
         from ..video.io import probe, read_frames
 
         if not face:
-            raise gr.Error("Upload a face video or photo first.", print_exception=False)
+            raise problem("Upload a face video or photo first.")
         try:
             frame = next(read_frames(probe(face, "face"), max_frames=1))
             faces = detect_faces(frame)
@@ -280,19 +282,19 @@ class StudioApp:
                 else "No face found in the first frame.")
         return crops, note
 
-    def train(self, footage, name, minutes, preset, resume, request: gr.Request, progress=gr.Progress()):
+    def train(self, footage, name, minutes, preset, resume, consent, request: gr.Request, progress=gr.Progress()):
         """footage files + a model name -> a summary of the training run (losses and validation numbers)."""
         from ..lipsync.training.service import TrainOptions
 
         files = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (footage or [])]
         if not resume and not files:
-            raise gr.Error("Upload the footage to train on (videos of one person talking), or tick Resume.",
-                           print_exception=False)
+            raise problem("Upload the footage to train on (videos of one person talking), or tick Resume.")
 
         def job(prog):
             options = TrainOptions(name=(name or "").strip(), footage=tuple(files), resume=bool(resume),
                                    minutes=float(minutes) if minutes else None, device=self.studio.device,
-                                   preset=None if preset in (None, "", "auto") else preset)
+                                   preset=None if preset in (None, "", "auto") else preset,
+                                   consent=(consent or "").strip() or None)
             return redact_paths(self.studio.train(options, progress=prog).describe(), files)
 
         return self._run(request, progress, job, uploads=files)
@@ -391,6 +393,7 @@ class StudioApp:
                         preview_text = gr.Textbox(label="Speak this", value="Welcome back.", lines=2)
                         preview_voice = gr.Dropdown(voices, value=voices[0], label="Voice", allow_custom_value=True)
                         rate = gr.Slider(0.5, 2.0, value=1.0, step=0.05, label="Speaking rate")
+                        preview_language = gr.Dropdown(_language_choices(), value="en", label="Language")
                         speak_btn = gr.Button("Speak", variant="primary")
                         preview_audio = gr.Audio(label="Speech", interactive=False, type="filepath")
                 refreshed = [voice_status, voices_md, preview_voice, voice]
@@ -406,7 +409,7 @@ class StudioApp:
                 # voices made in other sessions (or by the CLI) show up in the menus of a freshly opened page
                 demo.load(lambda: [gr.update(choices=self.studio.voices())] * 2 + [self.deletable_voices()], None,
                           [preview_voice, voice, delete_name], api_name=False)
-                speak_btn.click(self.speak, [preview_text, preview_voice, rate], preview_audio, api_name="speak",
+                speak_btn.click(self.speak, [preview_text, preview_voice, rate, preview_language], preview_audio, api_name="speak",
                                 concurrency_limit=2, concurrency_id="speak")
             with gr.Tab("Actor models"):
                 gr.Markdown("Train the lip-sync network on footage of one person (a few minutes or more of them "
@@ -422,13 +425,18 @@ class StudioApp:
                             minutes = gr.Number(label="Stop after (minutes)", value=10, minimum=0)
                             preset = gr.Dropdown(["auto", "gpu", "cpu", "debug"], value="auto", label="Preset")
                             resume = gr.Checkbox(label="Resume", value=False)
+                        train_consent = gr.Textbox(
+                            label="Consent statement (required for a new model)",
+                            info="who agreed to have a model trained on their face, and when: at least 10 "
+                                 "characters (Resume keeps the one given at the start)",
+                            placeholder="Anna Novak agreed on 2026-11-20 to have a model trained on her face")
                         train_btn = gr.Button("Train", variant="primary")
                         train_cancel = gr.Button("Cancel", variant="stop")
                     with gr.Column():
                         train_out = gr.Textbox(label="Result", lines=6, interactive=False)
                         models_btn = gr.Button("List models", size="sm")
                         models_md = gr.Markdown()
-                train_btn.click(self.train, [footage, model_name, minutes, preset, resume], train_out,
+                train_btn.click(self.train, [footage, model_name, minutes, preset, resume, train_consent], train_out,
                                 api_name="train", concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy").then(
                     lambda: (self.models(), gr.update(choices=self.model_choices())), None, [models_md, model],
                     api_name=False)
@@ -437,6 +445,13 @@ class StudioApp:
                 demo.load(self.models, None, models_md, api_name=False)  # the list is filled when the page opens
             demo.unload(self.cleanup_session)
         return demo
+
+
+def _language_choices() -> list[tuple[str, str]]:
+    """(name, code) of every language an installed TTS engine speaks (other languages use Kokoro)."""
+    from ..voice.tts import LANGUAGES, engines_for_language
+
+    return [(name, code) for code, name in LANGUAGES.items() if engines_for_language(code)]
 
 
 def _stamp() -> str:

@@ -105,10 +105,12 @@ def speaker_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEFAULT_CONVERTER,
-                 overwrite: bool = False, progress=None) -> VoiceProfile:
+                 overwrite: bool = False, progress=None, consent_covers_marked: bool = False) -> VoiceProfile:
     """Make a voice from a reference recording (any audio file, or a video's sound track).
 
     ``name=None`` makes an unsaved profile for one job; otherwise it is stored under ``voices_dir()/name``.
+    A reference that carries an audio watermark (speech the studio, or another tool using Perth, synthesized) is
+    refused unless ``consent_covers_marked``: the consent statement then covers cloning from such audio.
     """
     from ..audio.io import load_audio
 
@@ -128,6 +130,7 @@ def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEF
             raise InputError("no reference was given; give a recording of the speaker (WAV/MP3/FLAC or a video)")
         audio, sr = load_audio(source, what="reference")
         source_name = Path(source).name
+    marked = _check_not_marked(audio, sr, source_name, consent_covers_marked)
     progress.update("cleaning the reference", 0, 1)
     clean = clean_reference(audio, sr, out_rate=world.WORK_RATE)
     progress.check()
@@ -135,13 +138,33 @@ def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEF
     progress.update("measuring the voice", 0, 1)
     embedding = speaker_embedding(clean.audio, clean.sample_rate)
     facts = {**facts, "source": source_name, "input_seconds": round(clean.input_seconds, 2),
-             "speech_segments": clean.segments, **_check_similarity(converter, data, embedding)}
+             "speech_segments": clean.segments, **_check_similarity(converter, data, embedding),
+             "reference_audio_mark": round(marked, 3), "consent_covers_marked": bool(consent_covers_marked)}
     profile = VoiceProfile(name, consent, time.strftime("%Y-%m-%dT%H:%M:%S%z"), converter.name,
                            round(clean.speech_seconds, 2), round(clean.snr_db, 1), facts, data)
     if name is None:
         return profile
     progress.check()
     return _write(profile, clean.audio, clean.sample_rate, embedding, overwrite)
+
+
+def _check_not_marked(audio: np.ndarray, sr: int, source_name: str, covered: bool) -> float:
+    """No laundering: a voice is not made from speech that a machine made (it carries the audio mark) unless the
+    consent says it covers that. Returns the mark's confidence."""
+    from ..trust.audio_mark import DETECT_THRESHOLD, detect
+
+    confidence = detect(audio, sr)
+    if confidence >= DETECT_THRESHOLD:
+        if not covered:
+            raise InputError(
+                f"the reference {source_name} carries a watermark (audio mark confidence {confidence:.2f}): it is "
+                "speech that the studio (or another tool using the Perth mark) synthesized, not a recording of a "
+                "person, so a voice made from it could pass off a voice nobody agreed to. Use a real recording of "
+                "the speaker; or, if the consent covers cloning from this synthesized speech (the person agreed to "
+                "it), say so in the consent statement and pass --consent-covers-marked "
+                "(consent_covers_marked=True)")
+        log.warning("the reference %s carries an audio watermark; accepted: the consent covers it", source_name)
+    return confidence
 
 
 CHECK_LINE = "The quick brown fox jumps over the lazy dog, and then it runs back home."

@@ -26,7 +26,12 @@ class SpeakOptions:
     duration: Optional[float] = None  # seconds: fit the line to this length (keeps the pitch)
     pitch_semitones: float = 0.0
     sample_rate: Optional[int] = None  # None = the engine's own rate
-    engine: str = "piper"
+    engine: str = "auto"  # a TTS engine name, or "auto": the first engine that speaks the language (piper for en)
+    language: str = "en"  # ISO 639-1 code: en, es, fr, it, pt (see tts.engines_for_language)
+    tts_voice: Optional[str] = None  # one of the engine's own voices (e.g. Kokoro's jm_kumo); None = its default
+    # the inaudible watermark (studio.trust.audio_mark) that every synthesized speech carries. Python API only, for
+    # measuring the studio itself (clone quality or the mark's own effect, in benchmarks): nothing else turns it off
+    audio_mark: bool = True
 
 
 def available_voices() -> list[str]:
@@ -63,7 +68,23 @@ def _check_options(options: SpeakOptions) -> None:
         raise InputError(f"target duration {options.duration} s is out of range; use 0.2 to 600 seconds")
     if not -12 <= options.pitch_semitones <= 12:
         raise InputError(f"pitch shift {options.pitch_semitones} is out of range; use -12 to 12 semitones")
-    TTS_ENGINES.entry(options.engine)
+    tts_engine(options)
+
+
+def tts_engine(options: SpeakOptions) -> str:
+    """The TTS engine the options name, "auto" resolved for their language; InputError when it cannot speak it."""
+    from .tts import check_language_code, engines_for_language
+
+    language = check_language_code(options.language)
+    engines = engines_for_language(language)
+    if options.engine == "auto":
+        if not engines:
+            raise InputError(f"no TTS engine installed here speaks {language!r}; run `make setup`")
+        return engines[0]
+    if language not in getattr(TTS_ENGINES.entry(options.engine).factory, "languages", ()):
+        raise InputError(f"the {options.engine} TTS engine does not speak {language!r}; engines that do: "
+                         f"{', '.join(engines) or 'none'}")
+    return options.engine
 
 
 def _scale_timings(speech: Speech, factor: float, audio: np.ndarray) -> Speech:
@@ -88,22 +109,28 @@ def fit_duration(speech: Speech, seconds: float) -> Speech:
 
 def speak(text: str, *, voice=None, options: SpeakOptions = SpeakOptions(), progress=None) -> Speech:
     """Speak ``text`` in ``voice`` (None or "base" = the bundled voice, a profile name or a VoiceProfile)."""
-    from .tts import check_language, speakable_text
+    from .tts import LANGUAGES, check_language, speakable_text
 
     progress = Progress.of(progress)
     _check_options(options)
+    engine, language = tts_engine(options), options.language.strip().lower()
     text = speakable_text(text)  # emoji and other unspoken symbols are left out (and logged) once, here
-    check_language(text)
+    check_language(text, LANGUAGES[language])
     profile = resolve_voice(voice)
+    if profile is not None and engine != "piper":
+        raise InputError(f"cloned voices are made on the piper base voice and speak English with it; the {engine} "
+                         "engine cannot speak in a cloned voice yet (use --tts piper, or no --voice)")
     # a cloned voice also speaks at its speaker's pace (rate 1.0 = that pace)
     base_rate = float(np.clip(options.rate * (profile.data.tempo if profile is not None else 1.0), 0.25, 4.0))
-    speech = synthesize(text, engine=options.engine, rate=base_rate, progress=progress)
+    speech = synthesize(text, engine=engine, rate=base_rate, language=language, voice=options.tts_voice,
+                        progress=progress)
     if options.duration is not None:
         # Piper's own length control gets close and sounds natural; the phase vocoder fixes the remainder
         first = speech.duration
         if abs(first / options.duration - 1) > 0.03:
             rate = float(np.clip(base_rate * first / options.duration, 0.25, 4.0))
-            speech = synthesize(text, engine=options.engine, rate=rate, progress=progress)
+            speech = synthesize(text, engine=engine, rate=rate, language=language, voice=options.tts_voice,
+                                progress=progress)
         speech = fit_duration(speech, options.duration)
     if profile is not None:
         from .cloning import VOICE_CONVERTERS
@@ -123,4 +150,8 @@ def speak(text: str, *, voice=None, options: SpeakOptions = SpeakOptions(), prog
     if options.sample_rate and options.sample_rate != speech.sample_rate:
         speech = replace(speech, audio=resample(speech.audio, speech.sample_rate, options.sample_rate),
                          sample_rate=options.sample_rate)
+    if options.audio_mark:  # last, so nothing after it weakens the mark: the one place speech leaves this layer
+        from ..trust.audio_mark import mark_speech
+
+        speech = mark_speech(speech)
     return speech

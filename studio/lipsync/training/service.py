@@ -24,8 +24,9 @@ from ...errors import InputError
 from ...log import get_logger
 from ...paths import BUNDLED_CHECKPOINTS, models_dir
 from ...progress import Progress
+from ...trust.consent import TRAIN_PURPOSE, check_consent
 from .dataset import prepare_dataset
-from .train import TrainConfig, Trainer
+from .train import TrainConfig, Trainer, resume_command
 
 log = get_logger("training")
 
@@ -49,6 +50,9 @@ class TrainOptions:
     mouth_weight: Optional[float] = None  # extra L1 weight inside the mouth box (overrides the preset; 0 = off)
     footage_minutes: Optional[float] = None  # use at most this much footage
     attribution: str = ""
+    # who agreed to have a model trained on their face, and when (studio.trust.consent); required for a new run,
+    # stored in the checkpoints' metadata; a resumed run reuses the stored one
+    consent: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class TrainResult:
                 f"{self.generator_step}{of(self.generator_steps)}; {m}\ndata: {self.dataset}\n")
         resume = f"`studio train --name {self.name} --resume`"
         if not self.ready:
+            resume = resume_command(self.name, self.generator_steps, self.min_generator_steps)
             return text + (f"saved in {self.folder}, but the model is unfinished: its generator has done "
                            f"{self.generator_step}{of(self.generator_steps)} steps and a model is ready from step "
                            f"{self.min_generator_steps}, so lip-sync refuses it; resume it with {resume} "
@@ -90,13 +95,14 @@ class ModelInfo:
     metrics: dict
     ready: bool = True  # False: unfinished (lip-sync refuses it); checkpoints without the flag count as ready
     generator_steps: Optional[int] = None  # planned generator steps, when the checkpoint records them
+    min_generator_steps: Optional[int] = None  # generator steps after which it is ready, when recorded
 
     def describe(self) -> str:
         m = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items() if isinstance(v, float))
         of = "" if self.generator_steps is None else f" of {self.generator_steps}"
         if not self.ready:
             return (f"{self.name}: {self.path} (unfinished (generator step {self.step}{of}): resume it with "
-                    f"`studio train --name {self.name} --resume`; {m})")
+                    f"{resume_command(self.name, self.generator_steps, self.min_generator_steps)}; {m})")
         return f"{self.name}: {self.path} (generator step {self.step}{of}; {m})"
 
 
@@ -117,6 +123,8 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         if not (folder / "state.pt").exists():
             raise InputError(f"no training run named {name!r} to resume in {folder}; start one with --footage")
         saved = json.loads(run_file.read_text())
+        # the consent given when the run started; runs started before consent was recorded need it now
+        consent = saved.get("consent") or check_consent(options.consent, purpose=TRAIN_PURPOSE)
         footage = tuple(options.footage) or tuple(saved["footage"])
         config = TrainConfig(**saved["config"])
         footage_minutes = saved.get("footage_minutes")
@@ -128,6 +136,7 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         if (folder / "state.pt").exists():
             raise InputError(f"a model named {name!r} already exists in {folder}; use --resume to continue it "
                              "or choose another name")
+        consent = check_consent(options.consent, purpose=TRAIN_PURPOSE)
         footage = tuple(str(Path(f).expanduser().resolve()) for f in options.footage)
         footage_minutes = options.footage_minutes
         device_kind = resolve_device(options.device)
@@ -179,6 +188,7 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
                       meta=dict(name=name, data_fingerprint=data.fingerprint,
                                 footage_seconds=round(float(data.seconds), 1),
                                 attribution=options.attribution, val_clips=[str(c) for c in data.val_clips],
+                                consent=consent,
                                 **_init_meta(options)),
                       init_generator=None if options.resume else options.init,
                       init_expert=None if options.resume else options.init_expert)
@@ -188,6 +198,10 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
         # state.pt holds tensors and plain Python values only (Trainer.state_dict), so no pickled code can run
         trainer.load_state_dict(torch.load(folder / "state.pt", map_location=device, weights_only=True))
         trainer.meta.setdefault("name", name)  # runs started before the name was recorded
+        trainer.meta["consent"] = consent  # the stored consent (or, for older runs, the one given now)
+        if saved.get("consent") != consent:
+            saved["consent"] = consent
+            run_file.write_text(json.dumps(saved, indent=2))
         if config.generator_steps < trainer.gen_step:
             raise InputError(f"model {name!r} already has {trainer.gen_step} generator steps; give --steps above that "
                              "to train it longer")
@@ -197,7 +211,7 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
     else:
         folder.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps(dict(footage=list(footage), config=asdict(config),
-                                            footage_minutes=footage_minutes), indent=2))
+                                            footage_minutes=footage_minutes, consent=consent), indent=2))
     metrics = trainer.run(minutes=options.minutes, progress=progress)
     ready = trainer.readiness()
     return TrainResult(name, folder, trainer.expert_step, trainer.gen_step, metrics, data.describe(),
@@ -236,7 +250,8 @@ def list_models() -> list[ModelInfo]:
         planned = meta.get("generator_steps", (meta.get("train_config") or {}).get("generator_steps"))
         found.append(ModelInfo(name, path, int(meta.get("step", 0)), dict(meta.get("metrics", {})),
                                ready=meta.get("ready", True) is not False,
-                               generator_steps=None if planned is None else int(planned)))
+                               generator_steps=None if planned is None else int(planned),
+                               min_generator_steps=meta.get("min_generator_steps")))
     return found
 
 
@@ -245,7 +260,7 @@ def options_from_cli(args) -> TrainOptions:
                         preset=args.preset, img_size=args.img_size, steps=args.steps,
                         expert_steps=args.expert_steps, resume=args.resume, gan_weight=args.gan_weight,
                         init=args.init, init_expert=args.init_expert, lr=args.lr, cross_clip_refs=args.cross_clip_refs,
-                        mouth_weight=args.mouth_weight)
+                        mouth_weight=args.mouth_weight, consent=getattr(args, "consent", None))
 
 
 __all__ = ["TrainOptions", "TrainResult", "ModelInfo", "train", "list_models", "options_from_cli"]

@@ -9,7 +9,8 @@ meets K shifted audio windows per video window. Runs stop after a time budget or
 (models, optimisers, step counters, sampler RNG) and resume exactly from it, on this machine or another.
 
 When is a model ready? (:func:`readiness`) A model is *ready* (usable with ``--model``) once its generator has done
-``min(min_generator_steps, generator_steps)`` steps; before that it is *unfinished*: its generator has not learnt
+``min_generator_steps`` steps, however few steps the run planned (a run told to stop earlier, e.g. ``--steps 10``,
+is saved unfinished and its resume hint asks for more steps); before that it is *unfinished*: its generator has not learnt
 to rebuild the lower face yet (at step 0 it paints a skin-coloured blob over the mouth), so lip-sync refuses it
 and says how to resume it. The expert's steps do not count. The presets put the minimum past the generator's
 L1-only warm-up, so that the sync loss has acted on it (cpu: 1000 of 4000, about 10 min on a 2-core CPU; gpu:
@@ -72,14 +73,14 @@ class TrainConfig:
     # extra L1 weight inside the mouth box (from the prepared lip landmarks): 0 = plain L1 (published); w = mouth
     # pixels count 1 + w times. The lips are ~4 % of the crop, so plain L1 spends most of its signal on jaw and cheeks
     mouth_weight: float = 0.0
-    # generator steps after which the model counts as ready to use (see the module docstring); capped at
-    # generator_steps, so a run given fewer steps is ready when it has done them all
+    # generator steps after which the model counts as ready to use (see the module docstring); not capped at
+    # generator_steps: a run planned shorter than this ends unfinished rather than offering an untrained generator
     min_generator_steps: int = 1500
     val_batches: Optional[int] = None  # batches per validation; None = at least 4 and 64 windows
 
     def ready_after(self) -> int:
         """Generator steps after which a model trained with this config is ready (usable with --model)."""
-        return max(0, min(self.min_generator_steps, self.generator_steps))
+        return max(0, self.min_generator_steps)
 
     def expert_share(self, expert_done: int, generator_done: int) -> float:
         """The most of a time budget the expert may use when both phases remain: its fraction of the remaining
@@ -100,7 +101,7 @@ class TrainConfig:
     @classmethod
     def preset(cls, name: str, **overrides) -> "TrainConfig":
         presets = {
-            "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=2, lr=1e-3,
+            "debug": dict(img_size=96, width=0.125, expert_steps=4, generator_steps=4, batch_size=4, eval_every=4, lr=1e-3,
                           sync_warmup=2, min_generator_steps=2, val_batches=2),
             # measured on a 2-core CPU: lr 1e-3 (decayed) reaches in 2.5 min the generator L1 that 1e-4 reached in
             # an hour; K=4 shifted windows per video window halve the expert's time to 80 % accuracy; a sync weight
@@ -146,18 +147,25 @@ def plain(value):
     raise TypeError(f"{type(value).__name__} cannot be stored in a checkpoint's metadata")
 
 
+def resume_command(name: str, planned=None, need=None) -> str:
+    """The command that finishes an unfinished model: plain ``--resume``, plus ``--steps`` when the run's planned
+    steps end before the model would be ready."""
+    steps = f" --steps {int(need)}" if planned is not None and need is not None and int(planned) < int(need) else ""
+    return f"`studio train --name {name} --resume{steps}`"
+
+
 def readiness(config: TrainConfig, generator_step: int) -> dict:
     """Whether a model with this many generator steps is ready to use, and why (the rule is in the module
     docstring); plain types, stored in the checkpoint's metadata."""
     need, planned = config.ready_after(), config.generator_steps
-    if generator_step >= planned:
-        ready, reason = True, f"finished: all {planned} generator steps done"
-    elif generator_step >= need:
-        ready, reason = True, (f"usable: generator step {generator_step} of {planned} (ready from step {need}); "
-                               "resuming trains it further")
-    else:
+    if generator_step < need:
         ready, reason = False, (f"unfinished: generator step {generator_step} of {planned}; a model is ready "
                                 f"from generator step {need}")
+    elif generator_step >= planned:
+        ready, reason = True, f"finished: all {planned} generator steps done"
+    else:
+        ready, reason = True, (f"usable: generator step {generator_step} of {planned} (ready from step {need}); "
+                               "resuming trains it further")
     return dict(ready=ready, ready_reason=reason, generator_steps=int(planned), min_generator_steps=int(need))
 
 

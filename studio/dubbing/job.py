@@ -1,0 +1,326 @@
+"""One dubbing job: a video and its subtitles in, a dubbed, lip-synced MP4 out, resumable.
+
+The job folder (``--jobs-dir``/NAME, or ``OUT.dubjob`` beside the output) keeps every intermediate under a key of
+its inputs: translations and fitted speech per line (``lines/``), the auto-cloned voice, the mix (``mix/``) and
+every rendered piece of the picture (``spans/``). A rerun after a crash or an edit redoes only what changed:
+edit one subtitle line and only that line is translated and synthesized again, and only its span re-rendered.
+Outputs: the MP4 (temporary file renamed at the end; never one of the inputs), target-language SRT and VTT with
+the real timings beside it, and ``report.json`` in the job folder.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Optional
+
+from ..errors import InputError
+from ..log import get_logger
+from ..progress import Progress
+from ..types import LipSyncOptions, PhonemeTiming, Speech
+from . import render, speech as dub_speech, timing
+from .files import key, read_json, sha256_file, write_json
+from .mix import MixOptions, mix, speech_track
+from .subtitles import SubtitleLine, read_subtitles, write_subtitles
+from .timing import FitOptions, LineFit
+from .translate import find_translator, normalise_language
+
+log = get_logger("dubbing.job")
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    language: Optional[str] = None  # language of the subtitles; None = from the file name (x.es.srt), else "en"
+    target_language: Optional[str] = None  # translate the lines into this language first
+    voice: Optional[str] = None  # None/"base", a saved voice name, or "auto" (clone from the video; needs consent)
+    speaker_voices: tuple = ()  # ((speaker name, saved voice name or "base"), ...): voices for named speakers
+    consent: Optional[str] = None
+    tts_engine: Optional[str] = None  # None = the engine that speaks the language
+    translator: Optional[str] = None  # None = the first translator with the language pair
+    fit: FitOptions = FitOptions()
+    mix: MixOptions = MixOptions()
+    lipsync: LipSyncOptions = LipSyncOptions()
+    lip_sync: bool = True  # False: only the sound is dubbed
+    keep_original_audio: bool = False  # the original sound as a second audio track
+    # the inaudible watermark every fitted line carries (studio.trust.audio_mark, when installed). Python API only,
+    # for measuring the dub itself (tests, benchmarks), like SpeakOptions.audio_mark
+    audio_mark: bool = True
+    job_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DubResult:
+    path: Path
+    srt_path: Path
+    vtt_path: Path
+    report_path: Path
+    job_dir: Path
+    language: str
+    lines: tuple = ()  # per line: the fit report (dicts)
+    fit: dict = field(default_factory=dict)
+    work: dict = field(default_factory=dict)  # what this run computed (not taken from the job folder)
+    seconds: float = 0.0
+
+
+def language_from_name(path: Path) -> Optional[str]:
+    """'ep01.es.srt' -> 'es' (a known two-letter code before the suffix)."""
+    from .translate import LANGUAGE_NAMES
+
+    m = re.search(r"\.([A-Za-z]{2})(?:[-_][A-Za-z]{2})?$", Path(path).stem)
+    return m.group(1).lower() if m and m.group(1).lower() in LANGUAGE_NAMES else None
+
+
+def default_job_dir(out: Path) -> Path:
+    return out.parent / f"{out.stem}.dubjob"
+
+
+def _side_path(out: Path, suffix: str, inputs) -> Path:
+    from ..video.io import same_file
+
+    p = out.with_suffix(suffix)
+    if any(same_file(p, i) for i in inputs):
+        p = out.with_name(f"{out.stem}.dubbed{suffix}")
+    return p
+
+
+class _Cache:
+    """Speech of one line, stored as WAV + JSON (its fit and phoneme timings) under its key."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def load_line(self, k: str) -> Optional[tuple[Speech, LineFit]]:
+        import soundfile as sf
+
+        meta = read_json(self.root / "lines" / f"{k}.json")
+        wav = self.root / "lines" / f"{k}.wav"
+        if not meta or not wav.is_file():
+            return None
+        try:
+            audio, sr = sf.read(str(wav), dtype="float32")
+        except Exception:  # a damaged file is a cache miss
+            return None
+        phonemes = tuple(PhonemeTiming(p, a, b) for p, a, b in meta["phonemes"]) if meta["phonemes"] else None
+        return Speech(audio, int(sr), phonemes, meta["text"]), LineFit(**meta["fit"])
+
+    def save_line(self, k: str, speech: Speech, fit: LineFit) -> None:
+        from ..audio.io import save_audio
+
+        save_audio(self.root / "lines" / f"{k}.wav", speech.audio, speech.sample_rate)
+        phonemes = [(p.phoneme, p.start, p.end) for p in speech.phonemes] if speech.phonemes else None
+        write_json(self.root / "lines" / f"{k}.json", {"fit": asdict(fit), "phonemes": phonemes, "text": speech.text})
+
+
+def _translate(lines, source: str, target: str, name: Optional[str], folder: Path, work: dict, progress) -> list[str]:
+    """Target-language text per line; each line's translation is cached under its own key."""
+    keys = [key("translation", s.spoken, source, target, name) for s in lines]
+    cached = [read_json(folder / f"{k}.json") for k in keys]
+    todo = [i for i, c in enumerate(cached) if not c]
+    progress.update("dub: translate", len(lines) - len(todo), len(lines))
+    if todo:
+        translator = find_translator(source, target, name)
+        texts = translator.translate([lines[i].spoken for i in todo], source, target)
+        for i, text in zip(todo, texts):
+            cached[i] = {"text": text, "source": lines[i].spoken, "translator": translator.name}
+            write_json(folder / f"{keys[i]}.json", cached[i])
+        work["translated"] += len(todo)
+    progress.update("dub: translate", len(lines), len(lines))
+    return [c["text"] for c in cached]
+
+
+def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = "cpu", progress=None) -> DubResult:
+    """Dub ``video`` with the lines of ``subs`` (SRT/VTT; None = transcribed from the video's English speech) into
+    ``out`` (MP4). See the module's docstring."""
+    from ..audio.io import load_audio, save_audio
+    from ..video.io import check_output_path, probe
+
+    t0 = time.perf_counter()
+    progress = Progress.of(progress)
+    out = check_output_path(out, inputs=(video, subs))
+    info = probe(video, "video")
+    if not info.has_video or info.is_image:
+        raise InputError(f"{info.path} is not a video; dubbing needs a video (for a photo use `studio say`)")
+    if info.duration <= 0 or not info.fps:
+        raise InputError(f"cannot tell the length or frame rate of {info.path}; re-encode it with a constant frame rate")
+    if subs is not None:
+        subtitles = read_subtitles(subs, video_duration=info.duration)
+        source = normalise_language(options.language or language_from_name(Path(subs)) or "en")
+    else:  # transcribed from the video's own speech, below
+        subtitles, source = None, normalise_language(options.language or "en")
+        if not info.has_audio:
+            raise InputError(f"{info.path} has no sound track to transcribe; give the lines with --subs")
+        if source != "en":
+            raise InputError(f"transcription here understands English only, not {source!r}; give the lines with --subs")
+    target = normalise_language(options.target_language) if options.target_language else source
+    engine = dub_speech.tts_engine_for(target, options.tts_engine)  # before any work: can the language be spoken?
+    if target != source:
+        find_translator(source, target, options.translator)
+    options.mix.check()
+    voice = None if options.voice == dub_speech.AUTO else dub_speech.resolve_voice(options.voice)
+    if options.voice == dub_speech.AUTO:
+        if not info.has_audio:
+            raise InputError(f"{info.path} has no sound track to clone a voice from; use --voice NAME or the base "
+                             "voice")
+        dub_speech.check_auto_consent(options.consent)
+
+    job_dir = Path(options.job_dir).expanduser() if options.job_dir else default_job_dir(out)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    cache = _Cache(job_dir)
+    work = {"translated": 0, "synthesized": 0, "synth_calls": 0, "spans_rendered": 0, "mixed": False,
+            "assembled": False, "voice_cloned": False}
+    video_hash = sha256_file(info.path)
+    transcribed = subtitles is None
+    if transcribed:
+        from .transcribe import transcript
+
+        subs = transcript(info.path, video_hash, source, job_dir, progress)
+        subtitles = read_subtitles(subs, video_duration=info.duration)
+    lines = list(subtitles.lines)
+    speaker_voices = dub_speech.speaker_voices(options.speaker_voices, lines)
+
+    # 1. text in the target language
+    texts = [s.spoken for s in lines]
+    if target != source:
+        texts = _translate(lines, source, target, options.translator, job_dir / "translations", work, progress)
+    if voice is None:
+        progress.update("dub: cloning the voice", 0, 1)
+        had = read_json(job_dir / "auto-voice.json")
+        voice = dub_speech.auto_voice(info.path, video_hash, options.consent, job_dir, progress)
+        work["voice_cloned"] = not (had and had.get("id") == voice.ident)
+
+    # 2. speech per line, fitted by rate and stretch
+    fitted: list[tuple[Speech, LineFit]] = []
+    line_keys = []
+    line_voices = [speaker_voices.get((s.speaker or "").casefold(), voice) for s in lines]
+    for n, (s, text, line_voice) in enumerate(zip(lines, texts, line_voices)):
+        progress.update("dub: speech", n, len(lines))
+        k = key("line", VERSION, text, target, engine, line_voice.ident, round(s.duration, 3), asdict(options.fit),
+                options.audio_mark)
+        line_keys.append(k)
+        hit = cache.load_line(k)
+        if hit is None:
+            def synth(rate, text=text, line_voice=line_voice):
+                work["synth_calls"] += 1
+                return dub_speech.synthesize_line(text, language=target, engine=engine, voice=line_voice, rate=rate)
+
+            speech_, fit = timing.fit_line(synth, s.duration, options.fit)
+            speech_ = replace(speech_, text=text)
+            if options.audio_mark:  # last change to the line's sound, so fitting cannot weaken the mark
+                speech_ = dub_speech.mark(speech_)
+            cache.save_line(k, speech_, fit)
+            work["synthesized"] += 1
+            hit = cache.load_line(k)  # what a rerun reads (16-bit WAV), so both runs mix and render the same sound
+        fitted.append(hit)
+    progress.update("dub: speech", len(lines), len(lines))
+
+    # 3. placement (borrowing from the gaps) and the report per line
+    placements = timing.place([(s.index, s.start, s.end) for s in lines], [f for _, f in fitted], info.duration,
+                              options.fit)
+
+    # 4. the mix
+    sr = options.mix.sample_rate
+    n = int(round(info.duration * sr))
+    items = [(p.start, sp) for p, (sp, _) in zip(placements, fitted)]
+    track = speech_track(items, n, sr)
+    regions = [(s.start, s.end) for s in lines] + [(p.start, p.end) for p in placements]
+    mix_key = key("mix", VERSION, video_hash, line_keys, [(round(p.start, 4), round(p.end, 4)) for p in placements],
+                  asdict(options.mix))
+    mix_wav = job_dir / "mix" / f"{mix_key}.wav"
+    mix_meta = read_json(mix_wav.with_suffix(".json"))
+    if not (mix_wav.is_file() and mix_meta):
+        progress.update("dub: mix", 0, 1)
+        original = load_audio(info.path, sr, what="video", allow_silent=True)[0] if info.has_audio else None
+        mixed, mix_meta = mix(original, track, regions, sr, options.mix)
+        save_audio(mix_wav, mixed, sr)
+        write_json(mix_wav.with_suffix(".json"), mix_meta)
+        work["mixed"] = True
+    progress.update("dub: mix", 1, 1)
+
+    # 5. the picture: lip-sync where new speech plays, the rest untouched
+    fps = info.fps
+    n_frames = info.frames or int(round(info.duration * fps))
+    phonemes = [PhonemeTiming(ph.phoneme, ph.start + p.start, ph.end + p.start)
+                for p, (sp, _) in zip(placements, fitted) for ph in (sp.phonemes or ())]
+    speech_regions = [(p.start, p.end) for p in placements]
+    spans = render.plan_spans(speech_regions if options.lip_sync else [], fps, n_frames)
+    pieces, span_facts = [], []
+    speech_rate = 16000
+    track16 = speech_track(items, int(round(info.duration * speech_rate)), speech_rate)
+    for i, span in enumerate(spans):
+        progress.update("dub: picture", i, len(spans))
+        sp = render.span_speech(track16, speech_rate, phonemes, span, fps) if span.synced else None
+        a, b = span.seconds(fps)
+        inside = [(line_keys[j], round(p.start, 4)) for j, p in enumerate(placements) if p.end > a and p.start < b]
+        k = render.span_key(video_hash, span, fps, inside if span.synced else None, options.lipsync)
+        piece = job_dir / "spans" / f"{k}.mp4"
+        facts = read_json(piece.with_suffix(".json"))
+        if not (piece.is_file() and facts):
+            piece.parent.mkdir(parents=True, exist_ok=True)
+            facts = render.render_span(info, span, fps, sp, piece, options.lipsync, device, progress)
+            write_json(piece.with_suffix(".json"), facts)
+            work["spans_rendered"] += 1
+        pieces.append(piece)
+        span_facts.append({"start": round(a, 3), "end": round(b, 3), "frames": span.stop - span.first,
+                           "lip_synced": span.synced, **facts})
+    progress.update("dub: picture", len(spans), len(spans))
+
+    final_key = key("final", VERSION, [str(p.name) for p in pieces], mix_key, options.keep_original_audio, target)
+    done = read_json(job_dir / "done.json")
+    if not (done and done.get("key") == final_key and out.is_file() and done.get("out") == str(out.resolve())):
+        progress.update("dub: writing the video", 0, 1)
+        render.assemble(pieces, mix_wav, out, info.duration,
+                        original=info.path if options.keep_original_audio and info.has_audio else None,
+                        language=target, original_language=source)
+        _seal(out, info.path, subs, options, voice, target, source)
+        work["assembled"] = True
+    progress.update("dub: writing the video", 1, 1)
+
+    # 6. subtitles with the real timings, the report
+    dubbed = [SubtitleLine(s.index, round(p.start, 3), round(min(p.end, info.duration), 3), text, s.speaker)
+              for s, p, text in zip(lines, placements, texts)]
+    srt_path = write_subtitles(dubbed, _side_path(out, ".srt", (video, subs)))
+    vtt_path = write_subtitles(dubbed, _side_path(out, ".vtt", (video, subs)))
+    per_line = tuple({**p.as_dict(), "text": s.spoken, "dubbed_text": text, "speaker": s.speaker, "voice": v.ident}
+                     for s, p, text, v in zip(lines, placements, texts, line_voices))
+    fit_summary = timing.summary(placements)
+    seconds = round(time.perf_counter() - t0, 2)
+    report = {
+        "version": VERSION, "video": str(info.path), "subtitles": str(Path(subs)), "transcribed": transcribed,
+        "output": str(out),
+        "subtitles_out": [str(srt_path), str(vtt_path)], "encoding": subtitles.encoding,
+        "format": subtitles.format, "source_language": source, "language": target, "tts_engine": engine,
+        "voice": voice.describe(), "consent": voice.consent,
+        "speaker_voices": {name: v.describe() for name, v in speaker_voices.items()}, "stretcher": timing.stretcher_name(),
+        "fit": fit_summary, "lines": list(per_line), "mix": mix_meta, "spans": span_facts,
+        "lip_sync": {"enabled": options.lip_sync, **asdict(options.lipsync),
+                     "note": "only spans with new speech are lip-synced; the other spans keep their frames, "
+                             "re-encoded (H.264 CRF 18)"},
+        "work": work, "seconds": seconds,
+    }
+    report_path = write_json(job_dir / "report.json", report)
+    write_json(job_dir / "done.json", {"key": final_key, "out": str(out.resolve())})
+    log.info("dubbed %s -> %s: %d/%d lines fit, %d synthesized, %d span(s) rendered", info.path, out,
+             fit_summary["fit"], len(lines), work["synthesized"], work["spans_rendered"])
+    return DubResult(out, srt_path, vtt_path, report_path, job_dir, target, per_line, fit_summary, work, seconds)
+
+
+def _seal(out: Path, video: Path, subs, options: DubOptions, voice, target: str, source: str) -> None:
+    """The dub's signed provenance (C2PA manifest and signed sidecar), as every output of the studio has; the
+    output is removed if it cannot be sealed."""
+    from ..trust.provenance import seal
+
+    engine = options.lipsync.engine if options.lip_sync else None
+    consents = {"voice": voice.consent or "the bundled base voice (no person's voice is cloned)",
+                "face_model": None if options.lipsync.model else
+                (f"no face model (the {engine} engine)" if engine else "the picture is not lip-synced")}
+    seal(out, kind="dub", inputs={"video": video, "subtitles": Path(subs) if subs else None},
+         models=[{"role": "voice", **voice.describe()},
+                 {"role": "face", "engine": engine, "name": Path(options.lipsync.model).name
+                  if options.lipsync.model else None}],
+         settings={"source_language": source, "language": target, "lip_sync": options.lip_sync,
+                   "tts_engine": options.tts_engine, "translator": options.translator,
+                   "keep_original_audio": options.keep_original_audio},
+         consents=consents, marks={"audio": options.audio_mark, "video": False})

@@ -1,0 +1,178 @@
+"""The voice of a dub and the speech of one line.
+
+Voices: the base voice, a saved profile (``studio voice create``), or ``auto``: a voice cloned from the source
+video's own sound track (consent required, stored in the job and its report). Speech comes from
+``studio.voice.tts.synthesize``; for a language other than English the engine comes from
+``tts.engines_for_language`` and gets ``language=`` when the installed TTS module offers them.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import InputError
+from ..log import get_logger
+from ..types import Speech
+from .files import publish, read_json, temp_beside, write_json
+from .translate import language_name
+
+log = get_logger("dubbing.speech")
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class DubVoice:
+    kind: str  # "base", "profile" or "auto"
+    ident: str  # part of the cache keys: changes when the voice changes
+    profile: object = None  # studio.voice.profiles.VoiceProfile, or None for the base voice
+    consent: Optional[str] = None
+
+    def describe(self) -> dict:
+        p = self.profile
+        out = {"kind": self.kind, "id": self.ident}
+        if p is not None:
+            out.update(name=p.name, engine=p.engine, consent=p.consent, created=p.created,
+                       reference_speech_seconds=p.speech_seconds)
+        return out
+
+
+def resolve_voice(voice: Optional[str]) -> DubVoice:
+    """A base or saved voice (``auto`` is resolved later by :func:`auto_voice`, once the job knows its video)."""
+    from ..voice.service import resolve_voice as resolve
+
+    profile = resolve(voice)
+    if profile is None:
+        return DubVoice("base", "base")
+    return DubVoice("profile", f"profile:{profile.name}:{profile.created}:{profile.engine}", profile, profile.consent)
+
+
+def check_auto_consent(consent: Optional[str]) -> str:
+    from ..voice.profiles import check_consent
+
+    if not consent:
+        raise InputError("--voice auto clones the speaker from the video's own sound track and needs their consent: "
+                         'add --consent "who agreed, and when" (at least 10 characters)')
+    return check_consent(consent)
+
+
+def speaker_voices(pairs, lines) -> dict[str, DubVoice]:
+    """{speaker name (case-folded): voice} for (speaker, voice name) pairs; each speaker must occur in the lines."""
+    named = {(s.speaker or "").casefold() for s in lines if s.speaker}
+    out = {}
+    for speaker, voice in pairs:
+        name = str(speaker).strip().casefold()
+        if name not in named:
+            known = ", ".join(sorted({s.speaker for s in lines if s.speaker})) or "none (write 'NAME: text')"
+            raise InputError(f"speaker {speaker!r} has no lines in the subtitles; speakers named there: {known}")
+        if str(voice).strip() == AUTO:
+            raise InputError(f"speaker {speaker!r}: 'auto' (cloning from the video) works for one speaker only, with "
+                             "--voice auto; give each speaker a saved voice (studio voice create)")
+        out[name] = resolve_voice(voice)
+    return out
+
+
+def auto_voice(video: Path, video_hash: str, consent: Optional[str], folder: Path, progress) -> DubVoice:
+    """Clone the speaker of ``video``'s sound track (cached in ``folder``)."""
+    from ..voice.cloning import ConversionData
+    from ..voice.profiles import VoiceProfile, create_voice
+
+    consent = check_auto_consent(consent)
+    ident = f"auto:{video_hash[:24]}"
+    meta_path, data_path = folder / "auto-voice.json", folder / "auto-voice.npz"
+    meta = read_json(meta_path)
+    if meta and meta.get("id") == ident and data_path.is_file():
+        with np.load(data_path, allow_pickle=False) as arrays:
+            data = ConversionData.from_arrays(arrays)
+        profile = VoiceProfile(None, consent, meta["created"], meta["engine"], meta["speech_seconds"], meta["snr_db"],
+                               meta.get("facts", {}), data)
+        log.info("reusing the voice cloned from %s", video)
+        return DubVoice(AUTO, ident, profile, consent)
+    profile = create_voice(video, name=None, consent=consent, progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = temp_beside(data_path, ".npz")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **profile.data.to_arrays())
+        publish(tmp, data_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    write_json(meta_path, {"id": ident, "created": profile.created, "engine": profile.engine,
+                           "speech_seconds": profile.speech_seconds, "snr_db": profile.snr_db,
+                           "facts": json.loads(json.dumps(profile.facts, default=str)), "consent": consent})
+    return DubVoice(AUTO, ident, profile, consent)
+
+
+def tts_engine_for(language: str, engine: Optional[str] = None) -> str:
+    """The TTS engine that speaks ``language``; InputError naming the language when none does."""
+    from ..voice import tts
+
+    if language == "en":
+        if engine:
+            tts.TTS_ENGINES.entry(engine)
+        return engine or "piper"
+    helper = getattr(tts, "engines_for_language", None)
+    engines = list(helper(language)) if callable(helper) else []
+    if engine and engine in engines:
+        return engine
+    name = language_name(language)
+    if engine:
+        raise InputError(f"TTS engine {engine!r} does not speak {name} ({language}); engines that do: "
+                         f"{', '.join(engines) or 'none installed'}")
+    if not engines:
+        raise InputError(f"no installed voice speaks {name} ({language}): the bundled Piper voice speaks English "
+                         f"only. Install a TTS engine for {name} (the Kokoro engine) or dub into English")
+    return engines[0]
+
+
+def _takes_language(fn) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "language" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def synthesize_line(text: str, *, language: str, engine: str, voice: DubVoice, rate: float = 1.0) -> Speech:
+    """One line's speech at ``rate`` (1.0 = the voice's own pace), in ``voice``."""
+    from ..voice import tts
+
+    text = tts.speakable_text(text)
+    names = getattr(tts, "LANGUAGES", {"en": "English"})
+    if language in names:
+        tts.check_language(text, names[language])
+    profile = voice.profile
+    if profile is not None and engine != "piper":
+        raise InputError(f"voice {profile.name or '(cloned from the video)'} was made for the English base voice "
+                         f"and cannot speak {language_name(language)} with the {engine} engine yet; use --voice base")
+    tempo = profile.data.tempo if profile is not None else 1.0
+    base_rate = float(np.clip(rate * tempo, 0.25, 4.0))
+    kwargs = {}
+    if language != "en":
+        if not _takes_language(tts.synthesize):
+            raise InputError(f"the installed TTS cannot be told to speak {language_name(language)}; update the "
+                             "studio (the Kokoro engine) or dub into English")
+        kwargs["language"] = language
+    speech = tts.synthesize(text, engine=engine, rate=base_rate, **kwargs)
+    if profile is not None:
+        from ..voice.cloning import VOICE_CONVERTERS
+
+        audio = VOICE_CONVERTERS.create(profile.engine).convert(speech.audio, speech.sample_rate, profile.data)
+        speech = replace(speech, audio=np.asarray(audio, np.float32))
+    return speech
+
+
+def mark(speech: Speech) -> Speech:
+    """The speech with the studio's inaudible watermark (``studio.trust.audio_mark``) when this studio has it."""
+    try:
+        from ..trust.audio_mark import mark_speech
+    except ImportError:
+        log.info("no audio watermark module here: the dubbed speech is not marked")
+        return speech
+    return mark_speech(speech)
