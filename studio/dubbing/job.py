@@ -45,7 +45,7 @@ class DubOptions:
     lipsync: LipSyncOptions = LipSyncOptions()
     lip_sync: bool = True  # False: only the sound is dubbed
     keep_original_audio: bool = False  # the original sound as a second audio track
-    # the inaudible watermark every fitted line carries (studio.trust.audio_mark, when installed). Python API only,
+    # the inaudible watermark every fitted line carries (studio.trust.audio_mark). Off: Python API only,
     # for measuring the dub itself (tests, benchmarks), like SpeakOptions.audio_mark
     audio_mark: bool = True
     job_dir: Optional[str] = None

@@ -169,10 +169,7 @@ def synthesize_line(text: str, *, language: str, engine: str, voice: DubVoice, r
 
 
 def mark(speech: Speech) -> Speech:
-    """The speech with the studio's inaudible watermark (``studio.trust.audio_mark``) when this studio has it."""
-    try:
-        from ..trust.audio_mark import mark_speech
-    except ImportError:
-        log.info("no audio watermark module here: the dubbed speech is not marked")
-        return speech
+    """The speech with the studio's inaudible watermark (``studio.trust.audio_mark``)."""
+    from ..trust.audio_mark import mark_speech
+
     return mark_speech(speech)
