@@ -253,12 +253,11 @@ def _seal_render(result, kind: str, options, *, inputs=None, text=None, voice=No
     else:
         consents["voice"] = "the bundled base voice (no person's voice is cloned)" if text is not None else None
     engine = getattr(result, "engine", None)
-    if engine == "wav2lip":
+    if getattr(result, "model", None):  # the checkpoint the engine loaded (by name, path or its "auto" choice)
         from . import checkpoints
-        from .lipsync.engines import GENERAL_CHECKPOINTS
 
-        name = options.model or next(n for n in GENERAL_CHECKPOINTS if checkpoints.is_available(n))
-        path = checkpoints.resolve(name)
+        path = Path(result.model)
+        name = options.model or (path.parent.name if path.name == "model.pt" else path.stem)
         meta = checkpoints.load_checkpoint(path).meta
         models.append({"role": "face", "engine": engine, "name": Path(str(name)).name, "file": path.name,
                        "sha256": model_sha256(path), "step": meta.get("step", meta.get("global_step")),

@@ -86,3 +86,4 @@ class LipSyncResult:
     frames_with_face: int
     seconds_per_stage: dict = field(default_factory=dict)
     audio_path: Optional[Path] = None
+    model: Optional[str] = None  # the checkpoint file a network engine used (None: a weights-free engine)

@@ -53,9 +53,10 @@ def normalise_words(text: str) -> list[str]:
     return [w.strip("'") for w in text.split() if w.strip("'")]
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over words divided by the number of reference words."""
-    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
+def word_error_rate(reference: str, hypothesis: str, words=normalise_words) -> float:
+    """Levenshtein distance over words divided by the number of reference words (``words`` splits a text into
+    normalised words: English by default)."""
+    ref, hyp = words(reference), words(hypothesis)
     if not ref:
         return 0.0 if not hyp else 1.0
     prev = list(range(len(hyp) + 1))

@@ -209,6 +209,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     return LipSyncResult(
         path=out, engine=engine_name, frames=done, fps=plan.fps, duration=speech.duration,
         frames_with_face=with_face, seconds_per_stage={k: round(v, 3) for k, v in timer.seconds.items()},
+        model=getattr(engine, "checkpoint", None),
     )
 
 
