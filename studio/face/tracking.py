@@ -262,6 +262,47 @@ def _create(tracker: str, video: bool) -> FaceDetector:
     return TRACKERS.create(tracker)
 
 
+class FaceTracker:
+    """Follows one face through frames given one at a time (:meth:`update`); see :func:`track_frames`."""
+
+    def __init__(self, fps: float, *, tracker: str = "mediapipe", face_index: Optional[int] = None,
+                 face_point: Optional[tuple[float, float]] = None, pad=DEFAULT_PAD, min_cutoff: float = 1.0,
+                 beta: float = 0.05):
+        self.fps, self.face_index, self.face_point, self.pad = fps, face_index, face_point, pad
+        self.detector = _create(tracker, video=True)
+        self.filter = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta)
+        self.previous: Optional[np.ndarray] = None
+        self.missing = 0
+
+    def update(self, frame: np.ndarray) -> Optional[Face]:
+        """The followed face in the next frame, or None when it is not there."""
+        faces = self.detector.detect(frame)
+        if self.previous is None:
+            lm = _choose(faces, self.face_index, self.face_point)
+        else:
+            lm = _nearest(faces, self.previous)
+            if lm is None and self.missing > int(self.fps):  # lost for over a second: pick again by the rule
+                lm = _choose(faces, self.face_index, self.face_point)
+        if lm is None:
+            self.missing += 1
+            if self.missing > 2:  # after a real gap, start the filter afresh (no slide from the old position)
+                self.filter.reset()
+            return None
+        self.missing = 0
+        self.previous = lm
+        smooth = self.filter(lm).astype(np.float32)
+        return _face_from_landmarks(smooth, frame.shape, self.detector.scheme, self.pad)
+
+    def close(self) -> None:
+        self.detector.close()
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def track_frames(
     frames: Iterable[np.ndarray],
     fps: float,
@@ -276,33 +317,12 @@ def track_frames(
 ) -> Iterator[Optional[Face]]:
     """Follow one face through a stream of frames; yields one Face (or None) per frame, streaming."""
     progress = Progress.of(progress)
-    detector = _create(tracker, video=True)
-    filt = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta)
-    previous: Optional[np.ndarray] = None
-    missing = 0
-    try:
+    with FaceTracker(fps, tracker=tracker, face_index=face_index, face_point=face_point, pad=pad,
+                     min_cutoff=min_cutoff, beta=beta) as follow:
         for i, frame in enumerate(frames):
-            faces = detector.detect(frame)
-            if previous is None:
-                lm = _choose(faces, face_index, face_point)
-            else:
-                lm = _nearest(faces, previous)
-                if lm is None and missing > int(fps):  # lost for over a second: pick again by the rule
-                    lm = _choose(faces, face_index, face_point)
-            if lm is None:
-                missing += 1
-                if missing > 2:  # after a real gap, start the filter afresh (no slide from the old position)
-                    filt.reset()
-                yield None
-            else:
-                missing = 0
-                previous = lm
-                smooth = filt(lm).astype(np.float32)
-                yield _face_from_landmarks(smooth, frame.shape, detector.scheme, pad)
+            yield follow.update(frame)
             if i % 25 == 0:
                 progress.update("tracking", i + 1, None)
-    finally:
-        detector.close()
 
 
 def track_with_frames(frames: Iterable[np.ndarray], fps: float, **kwargs) -> Iterator[tuple[np.ndarray, Optional[Face]]]:

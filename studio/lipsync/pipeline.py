@@ -1,19 +1,21 @@
-"""The lip-sync job: decode -> track -> engine -> blend -> encode, streamed frame by frame.
+"""The lip-sync job: decode -> track -> engine -> blend + encode, streamed frame by frame.
 
-Memory stays flat with the input's length: frames flow through in batches. The only exception is a video
-shorter than the audio, which is ping-ponged (forward, backward, forward...): its frames are cached in a raw
-file on disk (never in RAM) so they can be read backwards.
+The stages run overlapped, each in its own thread, joined by bounded queues (``studio.lipsync.stages``), so a
+render goes at the speed of its slowest stage; the output is bit-identical to running them one after another
+(``run_lipsync(..., sequential=True)``). Memory stays flat with the input's length: at most a few batches of
+frames are in flight (decode 4 frames ahead, tracking one batch, the engine one batch, blending one batch). The
+only exception is a video shorter than the audio, which is ping-ponged (forward, backward, forward...): its frames
+are cached in a raw file on disk (never in RAM) so they can be read backwards.
 """
 from __future__ import annotations
 
 import math
 import shutil
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -23,6 +25,8 @@ from ..log import get_logger
 from ..progress import Progress
 from ..types import Face, LipSyncResult, Speech
 from ..video.io import MediaInfo, VideoWriter, check_output_path, probe, read_frames
+from .blend import blend
+from .stages import Stage, StageTimes, run_chain
 
 log = get_logger("pipeline")
 
@@ -53,31 +57,6 @@ def ping_pong_index(k: int, n: int) -> int:
     period = 2 * n - 2
     m = k % period
     return m if m < n else period - m
-
-
-class _Timer:
-    """Accumulates seconds per stage."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
-
-    def timed_iter(self, stage: str, it: Iterable) -> Iterator:
-        it = iter(it)
-        while True:
-            with self(stage):
-                try:
-                    item = next(it)
-                except StopIteration:
-                    return
-            yield item
 
 
 def video_frames(info: MediaInfo, n_out: int, workdir: Path) -> Iterator[np.ndarray]:
@@ -131,31 +110,34 @@ def _plan(face_path, speech: Speech, fps_for_image: float) -> _Plan:
     return _Plan(info, fps, max(1, math.ceil(speech.duration * fps - 1e-6)))
 
 
-def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress):
-    """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``."""
-    from ..face import detect_faces, track_with_frames
-    from .blend import blend
+def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress, *,
+                sequential: bool = False):
+    """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``.
+
+    The stages (decode, track, engine, blend + encode) run overlapped in their own threads (see ``stages``);
+    ``sequential=True`` runs them one after another in this thread, with the same output bit for bit."""
+    from ..face import detect_faces
     from .engines import create_engine
 
     from ..trust.audio_mark import mark_speech
 
     out = check_output_path(out)
     plan = _plan(face_path, speech, options.fps_for_image)
-    timer = _Timer()
+    times = StageTimes()
     progress.update("preparing", 0, None)
-    with timer("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
+    with times.timed("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
         speech = mark_speech(speech, check_first=True)
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
-    with timer("engine"):
+    with times.timed("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
 
     workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
     try:
         audio_path = save_audio(workdir / "speech.wav", speech.audio, speech.sample_rate)
         if plan.info.is_image:
-            with timer("decode"):
+            with times.timed("decode"):
                 image = next(read_frames(plan.info, max_frames=1))
-            with timer("track"):
+            with times.timed("track"):
                 faces = detect_faces(image, tracker=options.tracker)
             if not faces:
                 raise InputError(
@@ -163,54 +145,99 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
                     "least about 80 px wide"
                 )
             face = _pick(faces, options)
-            frames_faces: Iterable[tuple[np.ndarray, Optional[Face]]] = ((image, face) for _ in range(plan.n_out))
+            # a photo is tracked once: every output frame is the same picture with the same face
+            sources = [Stage("decode", lambda: ((image, face) for _ in range(plan.n_out)), options.batch_size)]
         else:
-            frames_faces = _tracked(plan, options, workdir, timer, track_with_frames)
-
-        with_face = 0
-        batch: list[tuple[np.ndarray, Optional[Face]]] = []
-        done = 0
+            sources = _video_stages(plan, options, workdir)
+        render = _Render(plan, engine, options.batch_size, times)
         with VideoWriter(out, plan.info.width, plan.info.height, plan.fps, audio_path=audio_path) as writer:
-
-            def flush():
-                nonlocal with_face, done
-                frames = [f for f, _ in batch]
-                faces_ = [fc for _, fc in batch]
-                indices = list(range(done, done + len(batch)))
-                with timer("engine"):
-                    patches = engine.render(frames, faces_, indices)
-                for frame, face_, patch in zip(frames, faces_, patches):
-                    if patch is not None and face_ is not None:
-                        with timer("blend"):
-                            frame = blend(frame, patch, face_)
-                        with_face += 1
-                    with timer("encode"):
-                        writer.write(frame)
-                done += len(batch)
-                batch.clear()
-                progress.update("lip-sync", done, plan.n_out)
-
+            render.writer = writer
             progress.update("lip-sync", 0, plan.n_out)
-            for item in frames_faces:
-                batch.append(item)
-                if len(batch) >= options.batch_size:
-                    flush()
-            if batch:
-                flush()
-            with timer("encode"):
+            stages = sources + [
+                Stage("engine", render.engine_batches, maxsize=1),  # items are whole batches
+                Stage("finish", render.finish_batches, maxsize=2, timed=False),
+            ]
+            run_chain(stages, times, sequential=sequential, should_stop=lambda: progress.cancelled,
+                      on_item=lambda done: progress.update("lip-sync", done, plan.n_out), idle=progress.check)
+            with times.timed("encode"):
                 writer.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    done, with_face = render.done, render.with_face
     if with_face == 0:
         log.warning("no face was found in any frame of %s: the video was re-encoded with the new audio only",
                     plan.info.path)
     log.info("wrote %s: %d frames at %.3f fps, engine %s, %d with a face", out, done, plan.fps, engine_name, with_face)
     return LipSyncResult(
         path=out, engine=engine_name, frames=done, fps=plan.fps, duration=speech.duration,
-        frames_with_face=with_face, seconds_per_stage={k: round(v, 3) for k, v in timer.seconds.items()},
+        frames_with_face=with_face, seconds_per_stage={k: round(v, 3) for k, v in times.seconds.items()},
         model=getattr(engine, "checkpoint", None),
     )
+
+
+def _video_stages(plan: _Plan, options, workdir: Path) -> list[Stage]:
+    """Decode, then follow the face: (frame, face) pairs. The tracker lives in (and is closed by) its stage's
+    thread."""
+    from ..face import FaceTracker
+
+    def track(frames):
+        with FaceTracker(plan.fps, tracker=options.tracker, face_index=options.face_index,
+                         face_point=options.face_point) as follow:
+            for frame in frames:
+                yield frame, follow.update(frame)
+
+    # decode may run a few frames ahead; tracking one batch ahead of the engine, so the engine never waits
+    return [Stage("decode", lambda: video_frames(plan.info, plan.n_out, workdir), maxsize=4),
+            Stage("track", track, maxsize=max(1, options.batch_size))]
+
+
+class _Render:
+    """The engine and the blend + encode stages; holds the counts the result reports."""
+
+    def __init__(self, plan: _Plan, engine, batch_size: int, times: StageTimes):
+        self.plan, self.engine, self.batch_size, self.times = plan, engine, max(1, int(batch_size)), times
+        self.writer: Optional[VideoWriter] = None
+        self.done = 0
+        self.with_face = 0
+
+    def engine_batches(self, pairs):
+        """Batches of batch_size consecutive (frame, face) pairs, with the engine's patches."""
+        batch: list = []
+        start = 0
+
+        def run():
+            frames = [f for f, _ in batch]
+            faces = [fc for _, fc in batch]
+            indices = list(range(start, start + len(batch)))
+            return indices, frames, faces, self.engine.render(frames, faces, indices)
+
+        for pair in pairs:
+            batch.append(pair)
+            if len(batch) >= self.batch_size:
+                yield run()
+                start += len(batch)
+                batch = []
+        if batch:
+            yield run()
+
+    def finish_batches(self, batches):
+        """Blend and encode every frame of each batch; yields the count of frames done (for progress)."""
+        for indices, frames, faces, patches in batches:
+            for index, frame, face, patch in zip(indices, frames, faces, patches):
+                frame = self._finish_frame(index, frame, face, patch)
+                with self.times.timed("encode"):
+                    self.writer.write(frame)
+            self.done += len(indices)
+            yield self.done
+
+    def _finish_frame(self, index: int, frame: np.ndarray, face: Optional[Face], patch) -> np.ndarray:
+        """One output frame, blended and ready to encode. Per-frame work on the finished picture goes here."""
+        if patch is not None and face is not None:
+            with self.times.timed("blend"):
+                frame = blend(frame, patch, face)
+            self.with_face += 1
+        return frame
 
 
 def _pick(faces: list[Face], options) -> Face:
@@ -224,13 +251,3 @@ def _pick(faces: list[Face], options) -> Face:
     if not 0 <= index < len(faces):
         raise InputError(f"face index {index} asked for but only {len(faces)} face(s) were found (0 = largest)")
     return faces[index]
-
-
-def _tracked(plan: _Plan, options, workdir: Path, timer: _Timer, track_with_frames):
-    """(frame, face) pairs from the streaming tracker, with decode and tracking timed separately."""
-    frames = timer.timed_iter("decode", video_frames(plan.info, plan.n_out, workdir))
-    pairs = track_with_frames(frames, plan.fps, tracker=options.tracker, face_index=options.face_index,
-                              face_point=options.face_point)
-    yield from timer.timed_iter("track", pairs)
-    # decode time was counted inside the tracker's time too: keep the stages disjoint
-    timer.seconds["track"] = max(0.0, timer.seconds.get("track", 0.0) - timer.seconds.get("decode", 0.0))
