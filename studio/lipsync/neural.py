@@ -135,8 +135,11 @@ class Wav2LipEngine:
     def _forward(self, faces: np.ndarray, mels: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(faces).to(self.device)
-        m = torch.from_numpy(mels).to(self.device)
+        x, m = torch.from_numpy(np.ascontiguousarray(faces)), torch.from_numpy(np.ascontiguousarray(mels))
+        if self.device.type == "cuda":  # pinned host memory: the copies to the GPU run asynchronously
+            x, m = x.pin_memory().to(self.device, non_blocking=True), m.pin_memory().to(self.device, non_blocking=True)
+        else:
+            x, m = x.to(self.device), m.to(self.device)
         with torch.no_grad(), torch.autocast(device_type=self.device.type, dtype=torch.float16,
                                              enabled=self.device.type == "cuda"):
             pred = self.model(m, x)

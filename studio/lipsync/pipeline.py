@@ -149,7 +149,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
             sources = [Stage("decode", lambda: ((image, face) for _ in range(plan.n_out)), options.batch_size)]
         else:
             sources = _video_stages(plan, options, workdir)
-        render = _Render(plan, engine, options.batch_size, times)
+        render = _Render(plan, engine, options.batch_size, times, device)
         with VideoWriter(out, plan.info.width, plan.info.height, plan.fps, audio_path=audio_path) as writer:
             render.writer = writer
             progress.update("lip-sync", 0, plan.n_out)
@@ -195,8 +195,18 @@ def _video_stages(plan: _Plan, options, workdir: Path) -> list[Stage]:
 class _Render:
     """The engine and the blend + encode stages; holds the counts the result reports."""
 
-    def __init__(self, plan: _Plan, engine, batch_size: int, times: StageTimes):
+    def __init__(self, plan: _Plan, engine, batch_size: int, times: StageTimes, device: str = "cpu"):
         self.plan, self.engine, self.batch_size, self.times = plan, engine, max(1, int(batch_size)), times
+        # a decoded video frame belongs to this job alone and is blended in place; a photo is one shared picture
+        self.inplace = not plan.info.is_image
+        if str(device).startswith("cuda"):
+            from functools import partial
+
+            from .blend_torch import blend_torch
+
+            self.blend = partial(blend_torch, device=device)
+        else:
+            self.blend = blend
         self.writer: Optional[VideoWriter] = None
         self.done = 0
         self.with_face = 0
@@ -235,7 +245,7 @@ class _Render:
         """One output frame, blended and ready to encode. Per-frame work on the finished picture goes here."""
         if patch is not None and face is not None:
             with self.times.timed("blend"):
-                frame = blend(frame, patch, face)
+                frame = self.blend(frame, patch, face, inplace=self.inplace)
             self.with_face += 1
         return frame
 
