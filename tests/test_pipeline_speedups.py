@@ -62,3 +62,36 @@ def test_torch_blend_matches_numpy_on_cpu(astronaut, face_and_patch):
         b = blend_torch(astronaut, patch, face, "cpu", color_match=color_match)
         assert np.abs(a.astype(int) - b).max() <= 1
         assert (a != astronaut).any()
+
+
+def test_tracker_follows_a_small_face_without_tiled_searches(astronaut, monkeypatch):
+    """A small face in a wide frame (found only by the tiled search): after the first frame it is followed with
+    one crop around its last place, and frames without it run a tiled search at most every SEARCH_EVERY frames."""
+    import cv2
+
+    from studio.face.tracking import SEARCH_EVERY, FaceTracker, MediapipeDetector
+
+    small = cv2.resize(astronaut, (320, 320))
+    frames = []
+    for i in range(6):
+        canvas = np.full((360, 1280, 3), 200, np.uint8)
+        canvas[20:340, 900 + 2 * i:1220 + 2 * i] = small
+        frames.append(canvas)
+    frames += [np.full((360, 1280, 3), 200, np.uint8)] * (SEARCH_EVERY + 2)
+    runs = []
+    original = MediapipeDetector._run
+    monkeypatch.setattr(MediapipeDetector, "_run", staticmethod(lambda mesh, image: runs.append(image.shape) or
+                                                                original(mesh, image)))
+    with FaceTracker(25) as tracker:
+        faces, per_frame = [], []
+        for frame in frames:
+            before = len(runs)
+            faces.append(tracker.update(frame))
+            per_frame.append(len(runs) - before)
+    assert all(f is not None for f in faces[:6]) and all(f is None for f in faces[6:])
+    assert all(950 < f.landmarks[:, 0].mean() < 1200 for f in faces[:6])
+    tiled = per_frame[0]
+    assert tiled > 3  # the first frame needed the tiled search
+    assert all(n <= 2 for n in per_frame[1:6])  # whole frame + one crop
+    searches = [k for k, n in enumerate(per_frame) if n > 2]
+    assert searches[0] == 0 and len(searches) <= 3 and all(b - a >= SEARCH_EVERY for a, b in zip(searches, searches[1:]))

@@ -60,15 +60,38 @@ class MediapipeDetector:
         self._static = None  # a second, still-image mesh for the tiled search (created when first needed)
 
     def detect(self, image: np.ndarray) -> list[np.ndarray]:
+        return self.detect_whole(image) or self._tiled(image)
+
+    def detect_whole(self, image: np.ndarray) -> list[np.ndarray]:
+        """The faces the (tracking) mesh finds in the whole frame, without the tiled search."""
         try:
-            faces = self._run(self._mesh, image)
+            return self._run(self._mesh, image)
         except RuntimeError as e:  # mediapipe's graph fails on some degenerate detections: start it afresh
             log.debug("face mesh failed (%s); restarting it", e)
             self._mesh = self._new_mesh(static=not self._video)
-            faces = []
-        if not faces:
-            faces = self._tiled(image)
-        return faces
+            return []
+
+    def detect_search(self, image: np.ndarray) -> list[np.ndarray]:
+        """The tiled search alone (small faces in a large or wide frame)."""
+        return self._tiled(image)
+
+    def detect_near(self, image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray]:
+        """Faces in one square crop around where ``landmarks`` were (twice their size): the cheap way to find
+        a face the whole-frame mesh lost again, one mesh run instead of a tiled search."""
+        h, w = image.shape[:2]
+        (x1, y1), (x2, y2) = landmarks.min(axis=0), landmarks.max(axis=0)
+        side = int(min(min(h, w), max(64.0, 2 * max(x2 - x1, y2 - y1))))
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+        y0 = int(np.clip(round(cy - side / 2), 0, h - side))
+        if self._static is None:
+            self._static = self._new_mesh(static=True)
+        try:
+            found = self._run(self._static, image[y0:y0 + side, x0:x0 + side])
+        except RuntimeError:
+            self._static = None
+            return []
+        return [lm + np.array([x0, y0], np.float32) for lm in found]
 
     def _new_mesh(self, static: bool):
         with quiet_native_stderr:
@@ -262,6 +285,9 @@ def _create(tracker: str, video: bool) -> FaceDetector:
     return TRACKERS.create(tracker)
 
 
+SEARCH_EVERY = 12  # frames between two tiled searches while no face is found (about half a second)
+
+
 class FaceTracker:
     """Follows one face through frames given one at a time (:meth:`update`); see :func:`track_frames`."""
 
@@ -273,10 +299,34 @@ class FaceTracker:
         self.filter = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta)
         self.previous: Optional[np.ndarray] = None
         self.missing = 0
+        self.index = -1  # frames seen
+        self.last_search: Optional[int] = None  # the frame of the last tiled search
+
+    def _detect(self, frame: np.ndarray) -> list[np.ndarray]:
+        """Every face in the frame, searching only as hard as needed. The mesh in video mode already follows
+        the face from the previous frame's landmarks (its detector runs only when it lost the face). When the
+        whole frame gives nothing: look around where the followed face was (one mesh run), and run the tiled
+        search (up to 21 mesh runs on a 1080p frame) at most every ``SEARCH_EVERY`` frames, so frames without
+        a face (a cut-away) no longer cost a full search each."""
+        detector = self.detector
+        if not hasattr(detector, "detect_whole"):
+            return detector.detect(frame)
+        self.index += 1
+        faces = detector.detect_whole(frame)
+        if faces:
+            return faces
+        if self.previous is not None and self.missing <= int(self.fps):
+            faces = detector.detect_near(frame, self.previous)
+            if faces:
+                return faces
+        if self.last_search is None or self.index - self.last_search >= SEARCH_EVERY:
+            self.last_search = self.index
+            return detector.detect_search(frame)
+        return []
 
     def update(self, frame: np.ndarray) -> Optional[Face]:
         """The followed face in the next frame, or None when it is not there."""
-        faces = self.detector.detect(frame)
+        faces = self._detect(frame)
         if self.previous is None:
             lm = _choose(faces, self.face_index, self.face_point)
         else:
