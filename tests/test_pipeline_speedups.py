@@ -95,3 +95,59 @@ def test_tracker_follows_a_small_face_without_tiled_searches(astronaut, monkeypa
     assert all(n <= 2 for n in per_frame[1:6])  # whole frame + one crop
     searches = [k for k, n in enumerate(per_frame) if n > 2]
     assert searches[0] == 0 and len(searches) <= 3 and all(b - a >= SEARCH_EVERY for a, b in zip(searches, searches[1:]))
+
+
+FAKE_ENCODERS = """Encoders:
+ V..... = Video
+ A..... = Audio
+ .F.... = Frame-level multithreading
+ ------
+ V....D libx264              libx264 H.264 / AVC / MPEG-4 AVC / MPEG-4 part 10 (codec h264)
+ V....D h264_nvenc           NVIDIA NVENC H.264 encoder (codec h264)
+ A....D aac                  AAC (Advanced Audio Coding)
+"""
+
+
+def test_nvenc_is_used_only_on_cuda_when_listed_and_working():
+    from studio.video.hw import choose_encoder, choose_hwaccel, parse_encoders, parse_hwaccels, video_codecs
+
+    encoders = parse_encoders(FAKE_ENCODERS)
+    assert encoders == {"libx264", "h264_nvenc", "aac"}
+    assert parse_hwaccels("Hardware acceleration methods:\nvdpau\ncuda\n\n") == {"vdpau", "cuda"}
+    tried = []
+
+    def works(codec):
+        tried.append(codec)
+        return True
+
+    assert choose_encoder("cuda", encoders, works) == "h264_nvenc" and tried == ["h264_nvenc"]
+    assert choose_encoder("cuda:1", encoders, lambda c: False) == "libx264"  # listed but no NVENC unit (H100/H200)
+    assert choose_encoder("cuda", encoders - {"h264_nvenc"}, works) == "libx264"
+    assert choose_encoder("cpu", encoders, works) == "libx264" and len(tried) == 1  # never tried on the CPU
+    assert choose_hwaccel("cuda", {"cuda"}, lambda m: True) == "cuda"
+    assert choose_hwaccel("cuda", {"vaapi"}, lambda m: True) is None
+    assert choose_hwaccel("cpu", {"cuda"}, lambda m: True) is None
+    assert video_codecs("cpu") == ("libx264", None)
+
+
+def test_engine_cache_reuses_the_loaded_network(tmp_path):
+    import torch
+
+    from studio.checkpoints import save_checkpoint
+    from studio.lipsync.engines import create_engine
+    from studio.lipsync.neural import clear_model_cache
+    from studio.lipsync.wav2lip.models import Wav2Lip
+
+    clear_model_cache()
+    torch.manual_seed(0)
+    g = Wav2Lip(96, width=0.25)
+    path = save_checkpoint(tmp_path / "debug.pt", kind="wav2lip", arch=g.config, state_dict=g.state_dict())
+    _, first = create_engine("wav2lip", str(path), "cpu")
+    _, second = create_engine("wav2lip", str(path), "cpu")
+    assert first is not second and first.model is second.model  # per-job engine state, one network
+    torch.manual_seed(1)
+    g2 = Wav2Lip(96, width=0.25)
+    save_checkpoint(path, kind="wav2lip", arch=g2.config, state_dict=g2.state_dict())  # other bytes, same name
+    _, third = create_engine("wav2lip", str(path), "cpu")
+    assert third.model is not first.model
+    clear_model_cache()

@@ -12,6 +12,9 @@ count as ready.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -64,6 +67,60 @@ def check_ready(loaded, checkpoint) -> None:
                      f"{resume_command(name, planned, need)}{usable}")
 
 
+_MODELS_LOCK = threading.Lock()
+_MODELS: "OrderedDict[tuple, tuple]" = OrderedDict()  # (path, sha256, device) -> (loaded checkpoint, model)
+_HASHES: dict = {}  # (path, size, mtime_ns) -> sha256
+MODEL_CACHE_SIZE = 2  # networks kept loaded per process (each s1-sized one: ~20 MB; a full Wav2Lip: ~150 MB)
+
+
+def _file_sha256(path) -> str:
+    import hashlib
+    import os
+
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def loaded_model(checkpoint, device: str):
+    """(LoadedCheckpoint, generator in eval mode on ``device``), loaded once per process and kept for the next
+    job (the app, a batch of renders) under (file, sha256 of its bytes, device): a changed file is loaded again.
+    The generator is only read (inference), so jobs running at once may share it."""
+    import torch
+
+    from ..checkpoints import resolve
+
+    path = resolve(checkpoint) if not hasattr(checkpoint, "is_file") else checkpoint
+    key = (str(path), _file_sha256(path), str(torch.device(device)))
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            log.debug("model %s on %s reused from the cache", path, device)
+            return _MODELS[key]
+        loaded = load_checkpoint(path, map_location="cpu")
+        if loaded.kind != "wav2lip":
+            raise InputError(f"checkpoint {checkpoint!r} is a {loaded.kind} model, not a Wav2Lip generator")
+        model = build_model(loaded).to(torch.device(device)).eval()
+        # the weights live in the model now: keep only the description (arch, meta, format), not a second copy
+        loaded = replace(loaded, arch=loaded.arch or infer_arch(loaded.kind, loaded.state_dict), state_dict={},
+                         scripted=None)
+        _MODELS[key] = (loaded, model)
+        while len(_MODELS) > MODEL_CACHE_SIZE:
+            _MODELS.popitem(last=False)
+        return loaded, model
+
+
+def clear_model_cache() -> None:
+    with _MODELS_LOCK:
+        _MODELS.clear()
+
+
 class Wav2LipEngine:
     name = "wav2lip"
 
@@ -71,15 +128,13 @@ class Wav2LipEngine:
         """``allow_unfinished`` loads an unfinished actor model anyway (for inspecting a run; lip-sync never does)."""
         import torch
 
-        loaded = load_checkpoint(checkpoint, map_location="cpu")
-        if loaded.kind != "wav2lip":
-            raise InputError(f"checkpoint {checkpoint!r} is a {loaded.kind} model, not a Wav2Lip generator")
+        loaded, model = loaded_model(checkpoint, device)
         if not allow_unfinished:
             check_ready(loaded, checkpoint)
         self.arch = loaded.arch or infer_arch(loaded.kind, loaded.state_dict)
         self.img_size = int(self.arch.get("img_size", 96))
         self.device = torch.device(device)
-        self.model = build_model(loaded).to(self.device)
+        self.model = model
         self.batch_size = max(1, int(batch_size))
         # the published models were trained on OpenCV's BGR frames; ours are trained on RGB
         self.bgr = loaded.source_format != "studio"

@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..log import get_logger
 from ..progress import Progress
 from ..types import Face, LipSyncResult, Speech
+from ..video.hw import video_codecs
 from ..video.io import MediaInfo, VideoWriter, check_output_path, probe, read_frames
 from .blend import blend
 from .stages import Stage, StageTimes, run_chain
@@ -59,13 +60,13 @@ def ping_pong_index(k: int, n: int) -> int:
     return m if m < n else period - m
 
 
-def video_frames(info: MediaInfo, n_out: int, workdir: Path) -> Iterator[np.ndarray]:
+def video_frames(info: MediaInfo, n_out: int, workdir: Path, hwaccel: Optional[str] = None) -> Iterator[np.ndarray]:
     """Yield exactly n_out frames of the video, ping-ponging through a disk cache when it is too short."""
     needs_cache = info.frames is None or info.frames < n_out
     cache_path = workdir / "frames.raw"
     n_src = 0
     with open(cache_path, "wb") if needs_cache else _null() as cache:
-        for frame in read_frames(info):
+        for frame in read_frames(info, hwaccel=hwaccel):
             if n_src >= n_out:
                 return
             if cache is not None:
@@ -134,6 +135,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
     try:
         audio_path = save_audio(workdir / "speech.wav", speech.audio, speech.sample_rate)
+        vcodec, hwaccel = video_codecs(device)  # NVENC/NVDEC on a CUDA device when ffmpeg has them, else software
         if plan.info.is_image:
             with times.timed("decode"):
                 image = next(read_frames(plan.info, max_frames=1))
@@ -148,9 +150,10 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
             # a photo is tracked once: every output frame is the same picture with the same face
             sources = [Stage("decode", lambda: ((image, face) for _ in range(plan.n_out)), options.batch_size)]
         else:
-            sources = _video_stages(plan, options, workdir)
+            sources = _video_stages(plan, options, workdir, hwaccel)
         render = _Render(plan, engine, options.batch_size, times, device)
-        with VideoWriter(out, plan.info.width, plan.info.height, plan.fps, audio_path=audio_path) as writer:
+        with VideoWriter(out, plan.info.width, plan.info.height, plan.fps, audio_path=audio_path,
+                         vcodec=vcodec) as writer:
             render.writer = writer
             progress.update("lip-sync", 0, plan.n_out)
             stages = sources + [
@@ -176,7 +179,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     )
 
 
-def _video_stages(plan: _Plan, options, workdir: Path) -> list[Stage]:
+def _video_stages(plan: _Plan, options, workdir: Path, hwaccel: Optional[str] = None) -> list[Stage]:
     """Decode, then follow the face: (frame, face) pairs. The tracker lives in (and is closed by) its stage's
     thread."""
     from ..face import FaceTracker
@@ -188,7 +191,7 @@ def _video_stages(plan: _Plan, options, workdir: Path) -> list[Stage]:
                 yield frame, follow.update(frame)
 
     # decode may run a few frames ahead; tracking one batch ahead of the engine, so the engine never waits
-    return [Stage("decode", lambda: video_frames(plan.info, plan.n_out, workdir), maxsize=4),
+    return [Stage("decode", lambda: video_frames(plan.info, plan.n_out, workdir, hwaccel), maxsize=4),
             Stage("track", track, maxsize=max(1, options.batch_size))]
 
 

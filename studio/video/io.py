@@ -167,14 +167,15 @@ def _rotation(stream: dict) -> int:
     return int(float(stream.get("tags", {}).get("rotate", 0) or 0))
 
 
-def read_frames(info: MediaInfo, max_frames: Optional[int] = None) -> Iterator[np.ndarray]:
-    """Yield RGB uint8 frames of a video (or the single frame of an image), streaming from ffmpeg."""
+def read_frames(info: MediaInfo, max_frames: Optional[int] = None, hwaccel: Optional[str] = None) -> Iterator[np.ndarray]:
+    """Yield RGB uint8 frames of a video (or the single frame of an image), streaming from ffmpeg; ``hwaccel``
+    ("cuda": NVDEC, see ``studio.video.hw``) decodes on the GPU, the frames still arrive as RGB arrays."""
     import ffmpeg
 
     if not info.has_video:
         raise InputError(f"{info.path} has no video stream; give a video or a photo of a face")
     frame_bytes = info.width * info.height * 3
-    stream = ffmpeg.input(str(info.path)).output(
+    stream = ffmpeg.input(str(info.path), **({"hwaccel": hwaccel} if hwaccel else {})).output(
         "pipe:", format="rawvideo", pix_fmt="rgb24", **({"frames:v": max_frames} if max_frames else {})
     )
     args = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", *stream.get_args()]
@@ -221,7 +222,9 @@ class VideoWriter:
     """
 
     def __init__(self, path, width: int, height: int, fps: float, audio_path=None, crf: int = 18,
-                 preset: str = "veryfast"):
+                 preset: str = "veryfast", vcodec: str = "libx264"):
+        """``vcodec`` "h264_nvenc" encodes on an NVIDIA GPU (see ``studio.video.hw``) at the same quality target
+        (constant quality ``crf``)."""
         import ffmpeg
 
         self.path = Path(path)
@@ -233,8 +236,11 @@ class VideoWriter:
                              framerate=_rate_str(fps))
         # yuv420p needs even sizes: pad by one pixel rather than rescale (keeps the original pixels).
         video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")
-        common = dict(vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset=preset, movflags="+faststart",
-                      format="mp4")
+        if vcodec == "h264_nvenc":
+            codec = dict(vcodec=vcodec, rc="vbr", cq=crf, preset="p4", **{"b:v": 0})
+        else:
+            codec = dict(vcodec=vcodec, crf=crf, preset=preset)
+        common = dict(pix_fmt="yuv420p", movflags="+faststart", format="mp4", **codec)
         if audio_path is not None:
             audio = ffmpeg.input(str(audio_path)).audio
             out = ffmpeg.output(video, audio, str(self.tmp_path), acodec="aac", audio_bitrate="192k",
