@@ -131,13 +131,16 @@ def _plan(face_path, speech: Speech, fps_for_image: float) -> _Plan:
     return _Plan(info, fps, max(1, math.ceil(speech.duration * fps - 1e-6)))
 
 
-def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress):
-    """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``."""
+def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress, job_id: Optional[str] = None):
+    """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``. ``job_id`` (made
+    here when None) goes into the video mark of every changed frame and into the result."""
     from ..face import detect_faces, track_with_frames
     from .blend import blend
     from .engines import create_engine
 
     from ..trust.audio_mark import mark_speech
+    from ..trust.provenance import new_job_id
+    from ..trust.video_mark import VideoMarker
 
     out = check_output_path(out)
     plan = _plan(face_path, speech, options.fps_for_image)
@@ -146,6 +149,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     with timer("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
         speech = mark_speech(speech, check_first=True)
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
+    job_id = job_id or new_job_id()
+    marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
     with timer("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
 
@@ -184,6 +189,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
                         with timer("blend"):
                             frame = blend(frame, patch, face_)
                         with_face += 1
+                    with timer("mark"):  # every changed frame carries the video mark; others pass unmarked
+                        frame = marker.mark(frame, face_ if patch is not None else None)
                     with timer("encode"):
                         writer.write(frame)
                 done += len(batch)
@@ -209,7 +216,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     return LipSyncResult(
         path=out, engine=engine_name, frames=done, fps=plan.fps, duration=speech.duration,
         frames_with_face=with_face, seconds_per_stage={k: round(v, 3) for k, v in timer.seconds.items()},
-        model=getattr(engine, "checkpoint", None),
+        model=getattr(engine, "checkpoint", None), job_id=job_id, frames_marked=marker.marked,
     )
 
 

@@ -41,6 +41,7 @@ STRENGTH = 6.0  # grey levels (before the mask and the 1/sqrt(BITS) spread)
 PERIOD = 4  # the mark's sign flips every PERIOD frames
 WINDOW = 50  # frames per detection window (each window finds its own flip phase)
 SEED = 17
+HP_SIGMA = 4.0  # detection's high-pass (canonical pixels): removes the face's smooth shading
 FOUND_THRESHOLD = 1.6  # mean |z| of the bits; unmarked real media: see benchmarks/results/trust.json
 MAX_FRAMES = 300  # frames read by read_video_mark unless told otherwise (12 s at 25 fps)
 
@@ -70,7 +71,7 @@ _cached: Optional[_Patterns] = None
 def _highpass(img: np.ndarray) -> np.ndarray:
     import cv2
 
-    return img - cv2.GaussianBlur(img, (0, 0), 4)
+    return img - cv2.GaussianBlur(img, (0, 0), HP_SIGMA)
 
 
 def patterns() -> _Patterns:
