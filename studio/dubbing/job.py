@@ -310,6 +310,17 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     return DubResult(out, srt_path, vtt_path, report_path, job_dir, target, per_line, fit_summary, work, seconds)
 
 
+def _model_consent(model) -> Optional[str]:
+    """The consent stored in an actor model's checkpoint (None: a general model, not trained on one person)."""
+    from ..checkpoints import load_checkpoint, resolve
+
+    try:
+        return load_checkpoint(resolve(model)).meta.get("consent")
+    except Exception as e:  # a record without it beats no record: the render itself already used the model
+        log.warning("could not read the consent of model %s: %s", model, e)
+        return None
+
+
 def _job_id(job_dir: Path) -> str:
     """The job's id, made once and kept in the job folder (a rerun's cached spans carry it in their video mark)."""
     from ..trust.provenance import new_job_id
@@ -330,7 +341,7 @@ def _seal(out: Path, video: Path, subs, options: DubOptions, voice, target: str,
 
     engine = options.lipsync.engine if options.lip_sync else None
     consents = {"voice": voice.consent or "the bundled base voice (no person's voice is cloned)",
-                "face_model": None if options.lipsync.model else
+                "face_model": _model_consent(options.lipsync.model) if options.lipsync.model else
                 (f"no face model (the {engine} engine)" if engine else "the picture is not lip-synced")}
     seal(out, kind="dub", inputs={"video": video, "subtitles": Path(subs) if subs else None},
          models=[{"role": "voice", **voice.describe()},
