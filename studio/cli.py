@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consent", help='who agreed to have a model trained on their face, and when (at least 10 '
                    'characters), e.g. "Anna Novak agreed on 2026-11-20"; required for a new model, stored in it; '
                    "--resume reuses it")
+    p.add_argument("--consent-covers-marked", action="store_true",
+                   help="the footage may carry the studio's video mark (renders) and the consent covers training "
+                   "on them; without this such footage is refused")
     p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
     p.add_argument("--steps", type=int,

@@ -115,3 +115,18 @@ def test_label_is_drawn_in_the_corner_only(astronaut):
     ys, xs = np.nonzero(changed)
     assert changed.sum() > 500 and ys.min() > frame.shape[0] * 0.8 and xs.min() > frame.shape[1] * 0.5
     assert np.array_equal(VideoMarker(JOB).mark(frame, None), frame)
+
+
+def test_training_on_footage_with_the_video_mark_is_refused_unless_the_consent_covers_it(clips):
+    from studio.errors import InputError
+    from studio.lipsync.training.service import TrainOptions, train
+    from studio.paths import models_dir
+    from studio.trust.consent import check_footage_not_marked
+
+    marked, plain, _ = clips
+    with pytest.raises(InputError, match="carries the studio's video mark.*--consent-covers-marked"):
+        train(TrainOptions(name="laundered", footage=(str(marked),), device="cpu", preset="debug",
+                           consent="Anna Novak agreed on 2026-11-20"))
+    assert not (models_dir() / "laundered").exists()  # refused before any work
+    assert check_footage_not_marked([marked], covered=True) == [{"file": "marked.mp4", "job": JOB[:6]}]
+    assert check_footage_not_marked([plain], covered=False) == []
