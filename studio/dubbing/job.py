@@ -38,6 +38,7 @@ class DubOptions:
     voice: Optional[str] = None  # None/"base", a saved voice name, or "auto" (clone from the video; needs consent)
     speaker_voices: tuple = ()  # ((speaker name, saved voice name or "base"), ...): voices for named speakers
     consent: Optional[str] = None
+    consent_covers_marked: bool = False  # --voice auto: the consent covers cloning from speech with an audio mark
     tts_engine: Optional[str] = None  # None = the engine that speaks the language
     translator: Optional[str] = None  # None = the first translator with the language pair
     fit: FitOptions = FitOptions()
@@ -189,7 +190,8 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     if voice is None:
         progress.update("dub: cloning the voice", 0, 1)
         had = read_json(job_dir / "auto-voice.json")
-        voice = dub_speech.auto_voice(info.path, video_hash, options.consent, job_dir, progress)
+        voice = dub_speech.auto_voice(info.path, video_hash, options.consent, job_dir, progress,
+                                      options.consent_covers_marked)
         work["voice_cloned"] = not (had and had.get("id") == voice.ident)
 
     # 2. speech per line, fitted by rate and stretch
