@@ -143,7 +143,7 @@ def embed_cost_720p(clip: Path, repeats: int = 100) -> dict:
 def video_part(data: Path, quick: bool, work: Path) -> dict:
     grid = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
     dev = sorted((data / "faces-dev" / "videos").glob("*.mp4"))
-    jobs = [(c, 720) for c in grid[: 2 if quick else 4]] + [(c, 0) for c in dev[: 1 if quick else 4]]
+    jobs = [(c, 720) for c in grid[: 2 if quick else 3]] + [(c, 0) for c in dev[: 1 if quick else 2]]
     rows = []
     for clip, height in jobs:
         row = video_clip(clip, height, work)
@@ -171,25 +171,37 @@ def video_part(data: Path, quick: bool, work: Path) -> dict:
 
 
 # ---- false positives ------------------------------------------------------------------------------------------
-def video_fp_part(data: Path, quick: bool) -> dict:
+def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0) -> dict:
+    """Every unmarked video (faces-dev first, then GRID s1). ``save(summary)`` is called every 25 videos, so an
+    interrupted run still reports how many were checked; ``minutes`` > 0 stops after that long."""
     from studio.trust import video_mark as vm
 
     grid = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
-    videos = (grid[:60] if quick else grid) + sorted((data / "faces-dev" / "videos").glob("*.mp4"))
+    videos = sorted((data / "faces-dev" / "videos").glob("*.mp4")) + (grid[:60] if quick else grid)
     rows, t0 = [], time.perf_counter()
+
+    def summary(complete: bool) -> dict:
+        conf = np.array([r["confidence"] for r in rows if r["frames_used"]])
+        return {"videos": len(rows), "of": len(videos), "complete": complete, "with_face": int(len(conf)),
+                "false_positives": sum(r["found"] for r in rows),
+                "magic_and_crc_match": sum(r["magic_ok"] and r["crc_ok"] for r in rows),
+                "confidence_max": round(float(conf.max()), 3) if len(conf) else None,
+                "confidence_p99": round(float(np.percentile(conf, 99)), 3) if len(conf) else None,
+                "confidence_mean": round(float(conf.mean()), 3) if len(conf) else None,
+                "threshold": vm.FOUND_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
+
     for i, v in enumerate(videos):
+        if minutes and time.perf_counter() - t0 > 60 * minutes:
+            print(f"video fp: stopped after {minutes} min at {i}/{len(videos)}", flush=True)
+            break
         r = vm.read_video_mark(v, max_frames=None)
         rows.append({"video": v.name, "found": r.found, "confidence": r.confidence, "magic_ok": r.magic_ok,
-                     "crc_ok": r.crc_ok, "frames_used": r.frames_used})
-        if i % 50 == 0:
+                     "crc_ok": r.crc_ok, "corrected": r.corrected, "frames_used": r.frames_used})
+        if i % 25 == 24:
             print(f"video fp {i + 1}/{len(videos)} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    conf = np.array([r["confidence"] for r in rows if r["frames_used"]])
-    return {"videos": len(rows), "with_face": int(len(conf)), "false_positives": sum(r["found"] for r in rows),
-            "magic_and_crc_match": sum(r["magic_ok"] and r["crc_ok"] for r in rows),
-            "confidence_max": round(float(conf.max()), 3) if len(conf) else None,
-            "confidence_p99": round(float(np.percentile(conf, 99)), 3) if len(conf) else None,
-            "confidence_mean": round(float(conf.mean()), 3) if len(conf) else None,
-            "threshold": vm.FOUND_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
+            if save is not None:
+                save(summary(False))
+    return summary(len(rows) == len(videos))
 
 
 def _load(path: Path):
@@ -295,6 +307,7 @@ def table(report: dict) -> str:
     f = report.get("video_fp")
     if f:
         lines.append(f"| video mark false positives | {f['false_positives']}/{f['videos']} unmarked videos "
+                     f"{'(all)' if f.get('complete') else 'of ' + str(f.get('of')) + ' (run stopped early)'} "
                      f"({f['with_face']} with a face; confidence max {f['confidence_max']}, threshold "
                      f"{f['threshold']}) | 0 |")
     a = report.get("audio")
@@ -320,6 +333,7 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["video", "video_fp", "audio", "audio_fp", "detect"],
                     choices=["video", "video_fp", "audio", "audio_fp", "detect"])
     ap.add_argument("--out", help="JSON path (default benchmarks/results/trust[_quick].json)")
+    ap.add_argument("--minutes", type=float, default=0, help="video_fp: stop after this many minutes (0 = all)")
     args = ap.parse_args()
     import torch
 
@@ -336,7 +350,11 @@ def main() -> None:
             if part == "video":
                 report["video"] = video_part(data, args.quick, work)
             elif part == "video_fp":
-                report["video_fp"] = video_fp_part(data, args.quick)
+                def save(partial):
+                    report["video_fp"] = partial
+                    out.write_text(json.dumps(report, indent=2))
+
+                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes)
             elif part == "audio":
                 report["audio"] = audio_part(args.quick, work)
             elif part == "audio_fp":
