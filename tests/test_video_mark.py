@@ -130,3 +130,14 @@ def test_training_on_footage_with_the_video_mark_is_refused_unless_the_consent_c
     assert not (models_dir() / "laundered").exists()  # refused before any work
     assert check_footage_not_marked([marked], covered=True) == [{"file": "marked.mp4", "job": JOB[:6]}]
     assert check_footage_not_marked([plain], covered=False) == []
+
+
+def test_cli_verify_json_on_an_unmarked_video(clips, capsys):
+    import json
+
+    from studio.cli import main
+
+    assert main(["verify", "--json", str(clips[1])]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == "no studio marks found" and report["video_mark"]["found"] is False
+    assert report["video_mark"]["frames_used"] >= FRAMES - 2 and report["audio_mark"]["confidence"] is None
