@@ -146,13 +146,20 @@ class Studio:
         return path
 
     # ---- trust ----------------------------------------------------------------------------------------------
-    def verify(self, path, *, sidecar=None):
+    def verify(self, path, *, sidecar=None, max_frames: Optional[int] = 300):
         """Check a file for the studio's audio mark, C2PA manifest and signed provenance record
         (``studio.trust.verify.VerifyResult``; ``.verdict`` is "made with studio", "tampered" or
         "no studio marks found")."""
         from .trust.verify import verify
 
-        return verify(path, sidecar=sidecar)
+        return verify(path, sidecar=sidecar, max_frames=max_frames)
+
+    def read_video_mark(self, path, *, max_frames: Optional[int] = 300):
+        """The studio's video mark in ``path``: ``studio.trust.video_mark.VideoMarkResult`` (``.found``, ``.job``,
+        the 6 hex digits of the job id it carries, ``.confidence``, ``.frames_used``)."""
+        from .trust.video_mark import read_video_mark
+
+        return read_video_mark(path, max_frames=max_frames)
 
     def detect_audio_mark(self, path) -> float:
         """Confidence in [0, 1] that the sound of ``path`` (audio, or a video's sound) carries the audio mark."""
@@ -276,8 +283,16 @@ def _seal_render(result, kind: str, options, *, inputs=None, text=None, voice=No
     if engine is not None:
         settings["render"] = {"frames": result.frames, "fps": result.fps, "frames_with_face": result.frames_with_face}
     # a rendered sound track is always marked (run_lipsync); speech alone unless the API's option turned it off
-    marks = {"audio": engine is not None or getattr(speak_options, "audio_mark", True), "video": False}
-    seal(out, kind=kind, inputs=inputs, text=text, models=models, settings=settings, consents=consents, marks=marks)
+    marks = {"audio": engine is not None or getattr(speak_options, "audio_mark", True),
+             "video": bool(getattr(result, "frames_marked", 0))}
+    job_id = getattr(result, "job_id", None)
+    if marks["video"]:  # what the video mark carries (trust/video_mark.py): the job id's first 6 hex digits
+        from .trust.video_mark import job_number
+
+        marks["video_mark"] = {"job": f"{job_number(job_id):06x}", "frames": result.frames_marked,
+                               "label": bool(getattr(options, "label", False))}
+    seal(out, kind=kind, inputs=inputs, text=text, models=models, settings=settings, consents=consents, marks=marks,
+         job_id=job_id)
 
 
 def _with(options, overrides: dict):

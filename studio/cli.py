@@ -64,11 +64,12 @@ def _add_lipsync_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face-point", type=_point, metavar="X,Y", help="use the face at this pixel")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--fps", type=float, default=25.0, help="frame rate used when the face is a still photo")
+    p.add_argument("--label", action="store_true", help="draw a visible \"AI-generated\" label in a corner")
 
 
 def _lipsync_overrides(args) -> dict:
     return dict(engine=args.engine, model=args.model, face_index=args.face_index, face_point=args.face_point,
-                batch_size=args.batch_size, fps_for_image=args.fps)
+                batch_size=args.batch_size, fps_for_image=args.fps, label=args.label)
 
 
 def _print_result(result) -> None:
@@ -81,8 +82,10 @@ def _print_result(result) -> None:
         print(f"audio: {result.audio_path}")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds_per_stage.items())
     print(f"time per stage: {stages}")
-    print(f"provenance: {Path(result.path).name}.provenance.json (signed; the audio mark and a C2PA manifest are "
-          "in the file; `studio verify FILE` checks them)")
+    if result.job_id:
+        print(f"job {result.job_id}: video mark in {result.frames_marked} frames (job {result.job_id[:6]})")
+    print(f"provenance: {Path(result.path).name}.provenance.json (signed; the audio and video marks and a C2PA "
+          "manifest are in the file; `studio verify FILE` checks them)")
 
 
 def _speak_options(args):
@@ -174,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consent", help='who agreed to have a model trained on their face, and when (at least 10 '
                    'characters), e.g. "Anna Novak agreed on 2026-11-20"; required for a new model, stored in it; '
                    "--resume reuses it")
+    p.add_argument("--consent-covers-marked", action="store_true",
+                   help="the footage may carry the studio's video mark (renders) and the consent covers training "
+                   "on them; without this such footage is refused")
     p.add_argument("--img-size", type=int, choices=[96, 192], help="face resolution (default 96)")
     p.add_argument("--preset", choices=["gpu", "cpu", "debug"], help="default: gpu on CUDA, else cpu")
     p.add_argument("--steps", type=int,
@@ -194,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check a file for the studio's marks, manifest and signed provenance")
     p.add_argument("file", help="a video or audio file (its FILE.provenance.json is read when it is beside it)")
     p.add_argument("--sidecar", help="the provenance record, when it is not beside the file")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--frames", type=int, default=300, help="frames to search for the video mark (0 = all)")
     sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")
     sub.add_parser("engines", help="list lip-sync engines")
     _add_dub_parser(sub)
@@ -243,8 +251,13 @@ def _run(args) -> int:
 
     studio = Studio(device=args.device)
     if args.command == "verify":
-        result = studio.verify(args.file, sidecar=args.sidecar)
-        print(result.summary())
+        result = studio.verify(args.file, sidecar=args.sidecar, max_frames=args.frames or None)
+        if args.json:
+            import json
+
+            print(json.dumps(result.as_dict(), indent=2))
+        else:
+            print(result.summary())
         return 1 if result.tampered else 0
     if args.command == "voices":
         for name in studio.voices():
@@ -327,6 +340,8 @@ def _add_dub_parser(sub) -> None:
     p.add_argument("--voice", help="a saved voice name, 'auto' (clone the speaker from the video; needs --consent) "
                    "or a reference recording; default: the base voice")
     p.add_argument("--consent", help="for --voice auto or a recording: who agreed to have their voice cloned, and when")
+    p.add_argument("--consent-covers-marked", action="store_true",
+                   help="with --voice auto: the video's speech may carry an audio mark and the consent covers cloning it")
     p.add_argument("--speaker-voice", action="append", default=[], metavar="SPEAKER=VOICE",
                    help="a saved voice for the lines of one named speaker (repeatable), e.g. ANNA=anna")
     p.add_argument("--tts", help="speech engine (default: the first that speaks the dub's language)")
@@ -334,6 +349,7 @@ def _add_dub_parser(sub) -> None:
     p.add_argument("--engine", default="auto", choices=["auto", *ENGINES.names()], help="lip-sync engine")
     p.add_argument("--model", help="checkpoint name or path for the wav2lip engine")
     p.add_argument("--no-lipsync", action="store_true", help="dub the sound only; the picture stays as it is")
+    p.add_argument("--label", action="store_true", help="draw a visible \"AI-generated\" label on lip-synced spans")
     p.add_argument("--keep-original-audio", action="store_true", help="keep the original sound as a second track")
     p.add_argument("--loudness", type=float, default=-16.0, help="loudness target in LUFS (-16 web, -23 EBU R128)")
     p.add_argument("--background", default="duck", choices=["duck", "repet", "none"],
@@ -362,11 +378,11 @@ def _dub(studio, args, callback) -> int:
             raise InputError(f"--speaker-voice {item!r}: write SPEAKER=VOICE, e.g. ANNA=anna")
         pairs.append((speaker.strip(), voice.strip()))
     options = DubOptions(language=args.lang, target_language=args.to, voice=args.voice, consent=args.consent,
-                         speaker_voices=tuple(pairs),
+                         consent_covers_marked=args.consent_covers_marked, speaker_voices=tuple(pairs),
                          tts_engine=args.tts, translator=args.translator,
                          fit=replace(FitOptions(), max_rate=args.max_rate, max_stretch=args.max_stretch),
                          mix=replace(MixOptions(), loudness=args.loudness, background=args.background),
-                         lipsync=LipSyncOptions(engine=args.engine, model=args.model), lip_sync=not args.no_lipsync,
+                         lipsync=LipSyncOptions(engine=args.engine, model=args.model, label=args.label), lip_sync=not args.no_lipsync,
                          keep_original_audio=args.keep_original_audio, job_dir=args.job_dir)
     if args.batch:
         if not args.jobs_dir:

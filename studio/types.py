@@ -74,6 +74,7 @@ class LipSyncOptions:
     face_point: Optional[tuple[float, float]] = None  # or the face under this (x, y) pixel
     batch_size: int = 32
     fps_for_image: float = 25.0  # a still image is rendered at this frame rate
+    label: bool = False  # draw a visible "AI-generated" label in a corner of every frame
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,5 @@ class LipSyncResult:
     seconds_per_stage: dict = field(default_factory=dict)
     audio_path: Optional[Path] = None
     model: Optional[str] = None  # the checkpoint file a network engine used (None: a weights-free engine)
+    job_id: Optional[str] = None  # the render's job id: in its video mark (first 6 hex digits) and its provenance
+    frames_marked: int = 0  # frames that carry the video mark (those whose face was changed)

@@ -86,12 +86,15 @@ def test_verify_a_rendered_output_marked_signed_and_valid(rendered, in_render_ho
     assert v.manifest and v.manifest_state in ("Valid", "Trusted")
     assert v.sidecar and v.signature_valid and v.signer_is_local and v.content_matches
     assert v.mismatches == () and v.kind == "say" and len(v.job_id) == 12
+    assert v.job_id == result.job_id and result.frames_marked == result.frames_with_face > 0
+    assert v.video_marked and v.video_mark.job == result.job_id[:6]  # the video mark carries the job id
     record = json.loads(result.path.with_name(result.path.name + ".provenance.json").read_text())
     claim = record["claim"]
     assert claim["inputs"]["face"]["name"] == "face.png" and len(claim["inputs"]["face"]["sha256"]) == 64
     assert "/" not in json.dumps(claim["inputs"])  # file names only, never folders
     assert claim["consents"]["voice"].startswith("the bundled base voice")
     assert claim["models"][0]["engine"] == "visemes" and claim["marks"]["audio"] is True
+    assert claim["marks"]["video"] is True and claim["marks"]["video_mark"]["job"] == result.job_id[:6]
     assert claim["settings"]["lipsync"]["engine"] == "visemes" and claim["text"]["characters"] == len(TEXT)
     assert {"video", "audio"} <= set(claim["output"]["streams"])
     key = keys_dir() / "provenance-ed25519.pem"
@@ -154,6 +157,7 @@ def test_a_plain_file_has_no_studio_marks(tmp_path, astronaut, capsys):
 
     v = Studio(device="cpu").verify(plain)
     assert v.verdict == NOTHING and not v.audio_marked and v.audio_mark < 0.5 and not v.manifest and not v.sidecar
+    assert v.video_mark is not None and not v.video_marked and "video mark: " in out
 
 
 def test_cli_verify_exits_1_on_a_tampered_file(rendered, in_render_home, tmp_path, capsys):

@@ -38,6 +38,7 @@ class DubOptions:
     voice: Optional[str] = None  # None/"base", a saved voice name, or "auto" (clone from the video; needs consent)
     speaker_voices: tuple = ()  # ((speaker name, saved voice name or "base"), ...): voices for named speakers
     consent: Optional[str] = None
+    consent_covers_marked: bool = False  # --voice auto: the consent covers cloning from speech with an audio mark
     tts_engine: Optional[str] = None  # None = the engine that speaks the language
     translator: Optional[str] = None  # None = the first translator with the language pair
     fit: FitOptions = FitOptions()
@@ -169,6 +170,7 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     job_dir = Path(options.job_dir).expanduser() if options.job_dir else default_job_dir(out)
     job_dir.mkdir(parents=True, exist_ok=True)
     cache = _Cache(job_dir)
+    job_id = _job_id(job_dir)  # one id for the whole job: in the video mark of every lip-synced span and the record
     work = {"translated": 0, "synthesized": 0, "synth_calls": 0, "spans_rendered": 0, "mixed": False,
             "assembled": False, "voice_cloned": False}
     video_hash = sha256_file(info.path)
@@ -188,7 +190,8 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     if voice is None:
         progress.update("dub: cloning the voice", 0, 1)
         had = read_json(job_dir / "auto-voice.json")
-        voice = dub_speech.auto_voice(info.path, video_hash, options.consent, job_dir, progress)
+        voice = dub_speech.auto_voice(info.path, video_hash, options.consent, job_dir, progress,
+                                      options.consent_covers_marked)
         work["voice_cloned"] = not (had and had.get("id") == voice.ident)
 
     # 2. speech per line, fitted by rate and stretch
@@ -259,7 +262,8 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
         facts = read_json(piece.with_suffix(".json"))
         if not (piece.is_file() and facts):
             piece.parent.mkdir(parents=True, exist_ok=True)
-            facts = render.render_span(info, span, fps, sp, piece, options.lipsync, device, progress)
+            facts = render.render_span(info, span, fps, sp, piece, options.lipsync, device, progress,
+                                       job_id=job_id)
             write_json(piece.with_suffix(".json"), facts)
             work["spans_rendered"] += 1
         pieces.append(piece)
@@ -274,7 +278,8 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
         render.assemble(pieces, mix_wav, out, info.duration,
                         original=info.path if options.keep_original_audio and info.has_audio else None,
                         language=target, original_language=source)
-        _seal(out, info.path, subs, options, voice, target, source)
+        _seal(out, info.path, subs, options, voice, target, source, job_id,
+              sum(f.get("frames_marked") or 0 for f in span_facts))
         work["assembled"] = True
     progress.update("dub: writing the video", 1, 1)
 
@@ -307,14 +312,38 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     return DubResult(out, srt_path, vtt_path, report_path, job_dir, target, per_line, fit_summary, work, seconds)
 
 
-def _seal(out: Path, video: Path, subs, options: DubOptions, voice, target: str, source: str) -> None:
+def _model_consent(model) -> Optional[str]:
+    """The consent stored in an actor model's checkpoint (None: a general model, not trained on one person)."""
+    from ..checkpoints import load_checkpoint, resolve
+
+    try:
+        return load_checkpoint(resolve(model)).meta.get("consent")
+    except Exception as e:  # a record without it beats no record: the render itself already used the model
+        log.warning("could not read the consent of model %s: %s", model, e)
+        return None
+
+
+def _job_id(job_dir: Path) -> str:
+    """The job's id, made once and kept in the job folder (a rerun's cached spans carry it in their video mark)."""
+    from ..trust.provenance import new_job_id
+
+    saved = read_json(job_dir / "job-id.json")
+    if saved and saved.get("job_id"):
+        return saved["job_id"]
+    job_id = new_job_id()
+    write_json(job_dir / "job-id.json", {"job_id": job_id})
+    return job_id
+
+
+def _seal(out: Path, video: Path, subs, options: DubOptions, voice, target: str, source: str, job_id: str,
+          frames_marked: int) -> None:
     """The dub's signed provenance (C2PA manifest and signed sidecar), as every output of the studio has; the
     output is removed if it cannot be sealed."""
     from ..trust.provenance import seal
 
     engine = options.lipsync.engine if options.lip_sync else None
     consents = {"voice": voice.consent or "the bundled base voice (no person's voice is cloned)",
-                "face_model": None if options.lipsync.model else
+                "face_model": _model_consent(options.lipsync.model) if options.lipsync.model else
                 (f"no face model (the {engine} engine)" if engine else "the picture is not lip-synced")}
     seal(out, kind="dub", inputs={"video": video, "subtitles": Path(subs) if subs else None},
          models=[{"role": "voice", **voice.describe()},
@@ -323,4 +352,7 @@ def _seal(out: Path, video: Path, subs, options: DubOptions, voice, target: str,
          settings={"source_language": source, "language": target, "lip_sync": options.lip_sync,
                    "tts_engine": options.tts_engine, "translator": options.translator,
                    "keep_original_audio": options.keep_original_audio},
-         consents=consents, marks={"audio": options.audio_mark, "video": False})
+         consents=consents, job_id=job_id,
+         marks={"audio": options.audio_mark, "video": frames_marked > 0,
+                **({"video_mark": {"job": job_id[:6], "frames": frames_marked,
+                                   "label": options.lipsync.label}} if frames_marked else {})})

@@ -108,7 +108,7 @@ def write_span(info: MediaInfo, span: Span, fps: float, out: Path) -> Path:
 
 
 def render_span(info: MediaInfo, span: Span, fps: float, speech: Optional[Speech], out: Path, lipsync_options,
-                device: str, progress) -> dict:
+                device: str, progress, job_id: Optional[str] = None) -> dict:
     """One cached piece: ``out`` (video only). With ``speech`` the span is lip-synced to it."""
     if speech is None:
         write_span(info, span, fps, out)
@@ -119,7 +119,7 @@ def render_span(info: MediaInfo, span: Span, fps: float, speech: Optional[Speech
     try:
         clip = write_span(info, span, fps, work / "clip.mp4")
         synced = work / "synced.mp4"
-        result = run_lipsync(clip, speech, synced, lipsync_options, device, progress)
+        result = run_lipsync(clip, speech, synced, lipsync_options, device, progress, job_id=job_id)
         tmp = temp_beside(out)
         try:
             _ffmpeg(["-i", str(synced), "-map", "0:v:0", "-c:v", "copy", "-an", "-f", "mp4", str(tmp)])
@@ -127,7 +127,8 @@ def render_span(info: MediaInfo, span: Span, fps: float, speech: Optional[Speech
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return {"engine": result.engine, "frames_with_face": result.frames_with_face}
+        return {"engine": result.engine, "frames_with_face": result.frames_with_face,
+                "frames_marked": result.frames_marked, "job_id": result.job_id}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -77,7 +77,8 @@ def speaker_voices(pairs, lines) -> dict[str, DubVoice]:
     return out
 
 
-def auto_voice(video: Path, video_hash: str, consent: Optional[str], folder: Path, progress) -> DubVoice:
+def auto_voice(video: Path, video_hash: str, consent: Optional[str], folder: Path, progress,
+               consent_covers_marked: bool = False) -> DubVoice:
     """Clone the speaker of ``video``'s sound track (cached in ``folder``)."""
     from ..voice.cloning import ConversionData
     from ..voice.profiles import VoiceProfile, create_voice
@@ -93,7 +94,8 @@ def auto_voice(video: Path, video_hash: str, consent: Optional[str], folder: Pat
                                meta.get("facts", {}), data)
         log.info("reusing the voice cloned from %s", video)
         return DubVoice(AUTO, ident, profile, consent)
-    profile = create_voice(video, name=None, consent=consent, progress=progress)
+    profile = create_voice(video, name=None, consent=consent, progress=progress,
+                           consent_covers_marked=consent_covers_marked)  # no laundering: marked speech is refused
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(data_path, ".npz")
     try:

@@ -111,9 +111,10 @@ def _plan(face_path, speech: Speech, fps_for_image: float) -> _Plan:
     return _Plan(info, fps, max(1, math.ceil(speech.duration * fps - 1e-6)))
 
 
-def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress, *,
-                sequential: bool = False):
-    """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``.
+def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: Progress,
+                job_id: Optional[str] = None, *, sequential: bool = False):
+    """Render ``out`` (MP4): the face in ``face_path`` speaking ``speech``. See ``Studio.lipsync``. ``job_id`` (made
+    here when None) goes into the video mark of every changed frame and into the result.
 
     The stages (decode, track, engine, blend + encode) run overlapped in their own threads (see ``stages``);
     ``sequential=True`` runs them one after another in this thread, with the same output bit for bit."""
@@ -121,6 +122,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     from .engines import create_engine
 
     from ..trust.audio_mark import mark_speech
+    from ..trust.provenance import new_job_id
+    from ..trust.video_mark import VideoMarker
 
     out = check_output_path(out)
     plan = _plan(face_path, speech, options.fps_for_image)
@@ -129,6 +132,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     with times.timed("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
         speech = mark_speech(speech, check_first=True)
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
+    job_id = job_id or new_job_id()
+    marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
     with times.timed("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
 
@@ -151,7 +156,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
             sources = [Stage("decode", lambda: ((image, face) for _ in range(plan.n_out)), options.batch_size)]
         else:
             sources = _video_stages(plan, options, workdir, hwaccel)
-        render = _Render(plan, engine, options.batch_size, times, device)
+        render = _Render(plan, engine, options.batch_size, times, device, marker)
         with VideoWriter(out, plan.info.width, plan.info.height, plan.fps, audio_path=audio_path,
                          vcodec=vcodec) as writer:
             render.writer = writer
@@ -175,7 +180,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     return LipSyncResult(
         path=out, engine=engine_name, frames=done, fps=plan.fps, duration=speech.duration,
         frames_with_face=with_face, seconds_per_stage={k: round(v, 3) for k, v in times.seconds.items()},
-        model=getattr(engine, "checkpoint", None),
+        model=getattr(engine, "checkpoint", None), job_id=job_id, frames_marked=marker.marked,
     )
 
 
@@ -198,8 +203,9 @@ def _video_stages(plan: _Plan, options, workdir: Path, hwaccel: Optional[str] = 
 class _Render:
     """The engine and the blend + encode stages; holds the counts the result reports."""
 
-    def __init__(self, plan: _Plan, engine, batch_size: int, times: StageTimes, device: str = "cpu"):
+    def __init__(self, plan: _Plan, engine, batch_size: int, times: StageTimes, device: str = "cpu", marker=None):
         self.plan, self.engine, self.batch_size, self.times = plan, engine, max(1, int(batch_size)), times
+        self.marker = marker
         # a decoded video frame belongs to this job alone and is blended in place; a photo is one shared picture
         self.inplace = not plan.info.is_image
         if str(device).startswith("cuda"):
@@ -250,6 +256,9 @@ class _Render:
             with self.times.timed("blend"):
                 frame = self.blend(frame, patch, face, inplace=self.inplace)
             self.with_face += 1
+        if self.marker is not None:
+            with self.times.timed("mark"):  # every changed frame carries the video mark; others pass unmarked
+                frame = self.marker.mark(frame, face if patch is not None else None)
         return frame
 
 

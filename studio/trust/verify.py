@@ -1,11 +1,13 @@
 """``studio verify FILE``: is this the studio's output, and is it still what the studio wrote?
 
-Checks, each reported on its own: the audio mark (Perth, with its confidence), the C2PA manifest inside the file
+Checks, each reported on its own: the audio mark (Perth, with its confidence), the video mark (``video_mark``: found
+or not, the job id it carries, its confidence and per-frame bit agreement), the C2PA manifest inside the file
 (present, signature and hash binding valid, signer certificate from this installation's CA), the signed JSON
 sidecar ``FILE.provenance.json`` (signature valid, and the file's bytes and its video and audio streams still
 matching the recorded sha256). Verdicts:
 
-- ``tampered``: a manifest or sidecar exists but no longer matches the file (``mismatches`` names what);
+- ``tampered``: a manifest or sidecar exists but no longer matches the file, or the video mark carries another job
+  id than the record (``mismatches`` names what);
 - ``made with studio``: at least one mark or record found and nothing contradicts it;
 - ``no studio marks found``: nothing of the studio's (not an error).
 """
@@ -20,7 +22,7 @@ from typing import Optional
 
 from ..errors import InputError
 from ..log import get_logger
-from . import audio_mark
+from . import audio_mark, video_mark
 from .provenance import FORMAT, canonical, file_sha256, read_c2pa, sidecar_path, stream_hashes
 
 log = get_logger("trust.verify")
@@ -48,6 +50,27 @@ class VerifyResult:
     created: Optional[str] = None
     consents: Optional[dict] = None
     seconds: float = 0.0
+    video_mark: Optional[video_mark.VideoMarkResult] = None  # None: the file has no picture
+
+    @property
+    def video_marked(self) -> bool:
+        return bool(self.video_mark and self.video_mark.found)
+
+    def as_dict(self) -> dict:
+        """Plain values for JSON (``studio verify --json``)."""
+        vm = self.video_mark
+        return {"path": str(self.path), "verdict": self.verdict,
+                "audio_mark": {"found": self.audio_marked, "confidence": self.audio_mark},
+                "video_mark": None if vm is None else {
+                    "found": vm.found, "job": vm.job, "confidence": vm.confidence, "magic_ok": vm.magic_ok,
+                    "crc_ok": vm.crc_ok, "frames_used": vm.frames_used, "frames_read": vm.frames_read,
+                    "bit_agreement": vm.bit_agreement},
+                "manifest": {"present": self.manifest, "state": self.manifest_state},
+                "sidecar": {"present": self.sidecar, "signature_valid": self.signature_valid,
+                            "signer_is_local": self.signer_is_local},
+                "content_matches": self.content_matches, "mismatches": list(self.mismatches),
+                "job_id": self.job_id, "kind": self.kind, "created": self.created, "consents": self.consents,
+                "seconds": self.seconds}
 
     @property
     def tampered(self) -> bool:
@@ -60,6 +83,7 @@ class VerifyResult:
         else:
             lines.append(f"audio mark: {'found' if self.audio_marked else 'not found'} "
                          f"(confidence {self.audio_mark:.2f})")
+        lines.append("video mark: " + ("no picture" if self.video_mark is None else self.video_mark.describe()))
         lines.append("C2PA manifest: " + (f"present, {self.manifest_state}" if self.manifest else "none"))
         if self.sidecar:
             sig = {True: "valid", False: "INVALID"}[bool(self.signature_valid)]
@@ -122,8 +146,9 @@ def _check_sidecar(path: Path, sidecar: Path):
     return valid, local, claim, mismatches, content
 
 
-def verify(path, *, sidecar=None) -> VerifyResult:
-    """Check ``path`` (a video or audio file) for the studio's marks and records; see the module docstring."""
+def verify(path, *, sidecar=None, max_frames: Optional[int] = video_mark.MAX_FRAMES) -> VerifyResult:
+    """Check ``path`` (a video or audio file) for the studio's marks and records; see the module docstring.
+    The video mark is looked for in the first ``max_frames`` frames (None: all)."""
     from ..video.io import check_input_file, probe
 
     t0 = time.perf_counter()
@@ -141,6 +166,10 @@ def verify(path, *, sidecar=None) -> VerifyResult:
         except InputError as e:
             log.info("no audio to check in %s: %s", path.name, e)
     marked = confidence is not None and confidence >= audio_mark.DETECT_THRESHOLD
+
+    vmark = None
+    if info.has_video and not info.is_image:
+        vmark = video_mark.read_video_mark(path, max_frames=max_frames)
 
     manifest = read_c2pa(path)
     manifest_state = manifest["state"] if manifest else None
@@ -160,12 +189,16 @@ def verify(path, *, sidecar=None) -> VerifyResult:
         # the sidecar was not kept: the manifest's own record is the claim (its hash binding covers the file)
         content = manifest_state in ("Valid", "Trusted")
 
-    found = marked or manifest is not None or side.is_file()
+    if vmark is not None and vmark.found and (claim or {}).get("job_id") \
+            and not str(claim["job_id"]).startswith(vmark.job):
+        mismatches.append(f"the video mark carries job {vmark.job}, the record job {claim['job_id']} "
+                          "(the record belongs to another render)")
+    found = marked or (vmark is not None and vmark.found) or manifest is not None or side.is_file()
     verdict = TAMPERED if mismatches else (MADE if found else NOTHING)
     claim = claim or {}
     result = VerifyResult(path, verdict, None if confidence is None else round(confidence, 3), marked,
                           manifest is not None, manifest_state, side.is_file(), signature_valid, signer_local,
                           content, tuple(mismatches), claim.get("job_id"), claim.get("kind"), claim.get("created"),
-                          claim.get("consents"), round(time.perf_counter() - t0, 3))
+                          claim.get("consents"), round(time.perf_counter() - t0, 3), vmark)
     log.info("verified %s: %s in %.2f s", path.name, verdict, result.seconds)
     return result

@@ -53,6 +53,8 @@ class TrainOptions:
     # who agreed to have a model trained on their face, and when (studio.trust.consent); required for a new run,
     # stored in the checkpoints' metadata; a resumed run reuses the stored one
     consent: Optional[str] = None
+    # the consent covers footage that carries the studio's video mark (renders); refused otherwise (no laundering)
+    consent_covers_marked: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,11 @@ def train(options: TrainOptions, progress=None) -> TrainResult:
                              "or choose another name")
         consent = check_consent(options.consent, purpose=TRAIN_PURPOSE)
         footage = tuple(str(Path(f).expanduser().resolve()) for f in options.footage)
+        from ...trust.consent import check_footage_not_marked
+        from .dataset import list_footage
+
+        if not (len(footage) == 1 and any(Path(footage[0]).glob("*/meta.json"))):  # not an already prepared set
+            check_footage_not_marked(list_footage(footage), covered=options.consent_covers_marked)
         footage_minutes = options.footage_minutes
         device_kind = resolve_device(options.device)
         preset = options.preset or ("gpu" if device_kind.startswith("cuda") else "cpu")
@@ -260,7 +267,8 @@ def options_from_cli(args) -> TrainOptions:
                         preset=args.preset, img_size=args.img_size, steps=args.steps,
                         expert_steps=args.expert_steps, resume=args.resume, gan_weight=args.gan_weight,
                         init=args.init, init_expert=args.init_expert, lr=args.lr, cross_clip_refs=args.cross_clip_refs,
-                        mouth_weight=args.mouth_weight, consent=getattr(args, "consent", None))
+                        mouth_weight=args.mouth_weight, consent=getattr(args, "consent", None),
+                        consent_covers_marked=getattr(args, "consent_covers_marked", False))
 
 
 __all__ = ["TrainOptions", "TrainResult", "ModelInfo", "train", "list_models", "options_from_cli"]

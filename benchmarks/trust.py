@@ -1,0 +1,371 @@
+"""Trust benchmark (issue 17, item 8): how well the studio's marks survive, and that unmarked media are never flagged.
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/trust.py [--quick] [--data ../shared/data] [--parts ...]
+
+Parts (``--parts``, default all):
+
+- ``video``: GRID s1 clips scaled to 720 p (as a 1280x720-class render) and faces-dev clips at their own size, marked
+  with :class:`studio.trust.video_mark.VideoMarker` (job id fixed) using the studio's tracked faces, written with the
+  studio's encoder (x264 CRF 18), then attacked with ffmpeg: x264 CRF 23 and CRF 28, half scale, 10 % crop, CRF 28
+  + half scale, and a trim (a 1 s excerpt cut from the middle, re-encoded at CRF 23). Per attack: bit accuracy of the
+  decoded 40 bits against the embedded ones, found (magic + CRC + confidence threshold), confidence. Also PSNR of
+  the marked frames (whole frame and face box) and the embedding cost per frame at 720 p.
+- ``video_fp``: ``read_video_mark`` on every unmarked video in DATA (all GRID s1 clips, all faces-dev videos, all
+  frames): false positives, and the confidence distribution the threshold is set against.
+- ``audio``: Perth's confidence on marked speech (Piper, 10 sentences) as saved, resampled to 16 kHz, through MP3
+  128k, with white noise at 20 dB SNR; the mark's SNR against the unmarked speech.
+- ``audio_fp``: Perth's confidence on all unmarked speech in DATA (the sound of every GRID clip and faces-dev video,
+  every LibriSpeech file): false positives at ``audio_mark.DETECT_THRESHOLD``.
+- ``detect``: reserved for the ``studio detect`` ROC AUC rows (see :func:`detect_rows`).
+
+``--quick`` uses 3 clips for attacks, 60 GRID clips and the faces-dev videos for false positives, 3 sentences and
+100 audio files: a few minutes. Writes benchmarks/results/trust.json (``trust_quick.json`` with --quick).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+JOB = "5a7d10c3e9b2"  # the job id every benchmark mark carries
+ATTACKS = {  # name: (ffmpeg -vf, CRF, trim)
+    "studio encode (CRF 18)": (None, 18, False),
+    "CRF 23": (None, 23, False),
+    "CRF 28": (None, 28, False),
+    "half scale": ("scale=trunc(iw/4)*2:trunc(ih/4)*2", 18, False),
+    "10 % crop": ("crop=trunc(iw*0.9/2)*2:trunc(ih*0.9/2)*2:trunc(iw*0.03/2)*2:trunc(ih*0.07/2)*2", 18, False),
+    "CRF 28 + half scale": ("scale=trunc(iw/4)*2:trunc(ih/4)*2", 28, False),
+    "trim (1 s from the middle, CRF 23)": (None, 23, True),
+}
+
+
+def _ffmpeg(args: list) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *map(str, args)], check=True)
+
+
+def attack(src: Path, dst: Path, vf, crf: int, trim: bool, duration: float) -> Path:
+    args = []
+    if trim:
+        args += ["-ss", f"{max(0.0, duration / 2 - 0.5):.3f}", "-t", "1.0"]
+    args += ["-i", src]
+    if vf:
+        args += ["-vf", vf]
+    _ffmpeg(args + ["-c:v", "libx264", "-crf", crf, "-preset", "veryfast", "-pix_fmt", "yuv420p", "-an", dst])
+    return dst
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return 10 * np.log10(255 ** 2 / max(mse, 1e-9))
+
+
+# ---- video mark under attack ----------------------------------------------------------------------------------
+def video_clip(src: Path, height: int, work: Path) -> dict:
+    import cv2
+
+    from studio.face import track_frames
+    from studio.trust import video_mark as vm
+    from studio.video.io import VideoWriter, probe, read_frames
+
+    info = probe(src)
+    fps = info.fps or 25.0
+    frames = list(read_frames(info, max_frames=int(round(fps * 4))))  # 4 s is plenty for every attack
+    faces = list(track_frames(iter(frames), fps))
+    if height and frames[0].shape[0] != height:
+        s = height / frames[0].shape[0]
+        w = int(round(frames[0].shape[1] * s / 2)) * 2
+        frames = [cv2.resize(f, (w, height), interpolation=cv2.INTER_CUBIC) for f in frames]
+        faces = [None if f is None else replace(f, landmarks=f.landmarks * s, box=tuple(int(v * s) for v in f.box))
+                 for f in faces]
+    marker = vm.VideoMarker(JOB)
+    marked, cost, p_frame, p_face = [], [], [], []
+    for frame, face in zip(frames, faces):
+        t = time.perf_counter()
+        out = marker.mark(frame, face)
+        cost.append(time.perf_counter() - t)
+        if face is not None:
+            p_frame.append(psnr(out, frame))
+            x1, y1, x2, y2 = (max(0, int(v)) for v in face.box)
+            p_face.append(psnr(out[y1:y2, x1:x2], frame[y1:y2, x1:x2]))
+        marked.append(out)
+    h, w = frames[0].shape[:2]
+    path = work / f"{src.stem}.marked.mp4"
+    with VideoWriter(path, w, h, fps) as writer:
+        for f in marked:
+            writer.write(f)
+    row = {"clip": src.name, "size": f"{w}x{h}", "frames": len(frames), "frames_marked": marker.marked,
+           "psnr_frame_db": round(float(np.mean(p_frame)), 2), "psnr_face_box_db": round(float(np.mean(p_face)), 2),
+           "embed_ms_per_frame": round(1000 * float(np.median(cost)), 2), "attacks": {}}
+    for name, (vf, crf, trim) in ATTACKS.items():
+        attacked = path if (vf is None and crf == 18 and not trim) else \
+            attack(path, work / f"{src.stem}.{abs(hash(name)) % 10 ** 6}.mp4", vf, crf, trim, len(frames) / fps)
+        r = vm.read_video_mark(attacked, max_frames=None)
+        row["attacks"][name] = {"found": r.found, "bit_accuracy": round(r.bit_accuracy(JOB), 3),
+                                "job_ok": r.job == JOB[:6], "confidence": r.confidence, "frames_used": r.frames_used,
+                                "per_frame_bit_agreement": r.bit_agreement}
+    return row
+
+
+def embed_cost_720p(clip: Path, repeats: int = 100) -> dict:
+    """Median milliseconds of VideoMarker.mark on a 1280x720 frame (a face tracked once, the frame repeated)."""
+    import cv2
+
+    from studio.face import detect_faces
+    from studio.trust.video_mark import VideoMarker
+    from studio.video.io import probe, read_frames
+
+    frame = next(read_frames(probe(clip), max_frames=1))
+    frame = cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_CUBIC)
+    face = detect_faces(frame)[0]
+    marker = VideoMarker(JOB)
+    marker.mark(frame, face)  # patterns made once per process
+    cost = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        marker.mark(frame, face)
+        cost.append(time.perf_counter() - t)
+    return {"size": "1280x720", "median_ms": round(1000 * float(np.median(cost)), 2),
+            "p90_ms": round(1000 * float(np.percentile(cost, 90)), 2)}
+
+
+def video_part(data: Path, quick: bool, work: Path) -> dict:
+    grid = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
+    dev = sorted((data / "faces-dev" / "videos").glob("*.mp4"))
+    jobs = [(c, 720) for c in grid[: 2 if quick else 3]] + [(c, 0) for c in dev[: 1 if quick else 2]]
+    rows = []
+    for clip, height in jobs:
+        row = video_clip(clip, height, work)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    summary = {}
+    for name in ATTACKS:
+        cells = [r["attacks"][name] for r in rows]
+        summary[name] = {"bit_accuracy_mean": round(float(np.mean([c["bit_accuracy"] for c in cells])), 3),
+                         "bit_accuracy_min": round(float(np.min([c["bit_accuracy"] for c in cells])), 3),
+                         "found": f"{sum(c['found'] and c['job_ok'] for c in cells)}/{len(cells)}",
+                         "confidence_min": round(float(np.min([c["confidence"] for c in cells])), 2)}
+    by_kind = {}
+    for kind, sel in (("grid_720p", [r for r, (_, h) in zip(rows, jobs) if h]),
+                      ("faces_dev_native", [r for r, (_, h) in zip(rows, jobs) if not h])):
+        if sel:
+            by_kind[kind] = {name: {"bit_accuracy_mean": round(float(np.mean([r["attacks"][name]["bit_accuracy"]
+                                                                               for r in sel])), 3),
+                                    "found": f"{sum(r['attacks'][name]['found'] for r in sel)}/{len(sel)}"}
+                             for name in ATTACKS}
+    return {"clips": rows, "summary": summary, "by_kind": by_kind,
+            "psnr_frame_db": round(float(np.mean([r["psnr_frame_db"] for r in rows])), 2),
+            "psnr_face_box_db": round(float(np.mean([r["psnr_face_box_db"] for r in rows])), 2),
+            "embed_720p": embed_cost_720p(grid[0] if grid else dev[0])}
+
+
+# ---- false positives ------------------------------------------------------------------------------------------
+def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0) -> dict:
+    """Every unmarked video (faces-dev first, then GRID s1). ``save(summary)`` is called every 25 videos, so an
+    interrupted run still reports how many were checked; ``minutes`` > 0 stops after that long."""
+    from studio.trust import video_mark as vm
+
+    grid = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
+    videos = sorted((data / "faces-dev" / "videos").glob("*.mp4")) + (grid[:60] if quick else grid)
+    rows, t0 = [], time.perf_counter()
+
+    def summary(complete: bool) -> dict:
+        conf = np.array([r["confidence"] for r in rows if r["frames_used"]])
+        return {"videos": len(rows), "of": len(videos), "complete": complete, "with_face": int(len(conf)),
+                "false_positives": sum(r["found"] for r in rows),
+                "magic_and_crc_match": sum(r["magic_ok"] and r["crc_ok"] for r in rows),
+                "confidence_max": round(float(conf.max()), 3) if len(conf) else None,
+                "confidence_p99": round(float(np.percentile(conf, 99)), 3) if len(conf) else None,
+                "confidence_mean": round(float(conf.mean()), 3) if len(conf) else None,
+                "threshold": vm.FOUND_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
+
+    for i, v in enumerate(videos):
+        if minutes and time.perf_counter() - t0 > 60 * minutes:
+            print(f"video fp: stopped after {minutes} min at {i}/{len(videos)}", flush=True)
+            break
+        r = vm.read_video_mark(v, max_frames=None)
+        rows.append({"video": v.name, "found": r.found, "confidence": r.confidence, "magic_ok": r.magic_ok,
+                     "crc_ok": r.crc_ok, "corrected": r.corrected, "frames_used": r.frames_used})
+        if i % 25 == 24:
+            print(f"video fp {i + 1}/{len(videos)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            if save is not None:
+                save(summary(False))
+    return summary(len(rows) == len(videos))
+
+
+def _load(path: Path):
+    from studio.audio.io import load_audio
+
+    return load_audio(path, what="audio", allow_silent=True)
+
+
+def audio_fp_part(data: Path, quick: bool) -> dict:
+    from studio.trust import audio_mark
+
+    files = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
+    files += sorted((data / "faces-dev" / "videos").glob("*.mp4"))
+    files += sorted((data / "librispeech").rglob("*.flac"))
+    if quick:
+        files = files[:50] + files[-50:]
+    rows, t0 = [], time.perf_counter()
+    for f in files:
+        audio, sr = _load(f)
+        rows.append({"file": f.name, "confidence": round(audio_mark.detect(audio, sr), 3)})
+    conf = np.array([r["confidence"] for r in rows])
+    return {"files": len(rows), "false_positives": int((conf >= audio_mark.DETECT_THRESHOLD).sum()),
+            "confidence_max": round(float(conf.max()), 3), "confidence_mean": round(float(conf.mean()), 4),
+            "threshold": audio_mark.DETECT_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1),
+            "highest": sorted(rows, key=lambda r: -r["confidence"])[:5]}
+
+
+# ---- audio mark under attack ----------------------------------------------------------------------------------
+SENTENCES = [
+    "Please leave the package at the front door before noon.",
+    "The museum will open a new exhibition about ancient ships next month.",
+    "Turn left at the bakery and walk two blocks toward the river.",
+    "Our team finished the project three days earlier than planned.",
+    "She poured a cup of tea and watched the rain fall on the garden.",
+    "The train to the mountains leaves every morning at seven fifteen.",
+    "Could you explain once more how the new heating system works?",
+    "He wrote a long letter to his brother who lives across the ocean.",
+    "After dinner, the children played a quiet game by the fireplace.",
+    "I have never seen so many birds gathered on one small island.",
+]
+
+
+def audio_part(quick: bool, work: Path) -> dict:
+    import soundfile as sf
+
+    from studio.audio.io import resample
+    from studio.trust import audio_mark
+    from studio.voice.service import SpeakOptions, speak
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for i, text in enumerate(SENTENCES[: 3 if quick else 10]):
+        plain = speak(text, options=SpeakOptions(audio_mark=False))
+        audio, sr = plain.audio, plain.sample_rate
+        t = time.perf_counter()
+        marked = audio_mark.embed(audio, sr)
+        embed_s = time.perf_counter() - t
+        snr = 10 * np.log10(np.sum(audio ** 2) / max(np.sum((marked - audio) ** 2), 1e-12))
+        wav, mp3 = work / f"s{i}.wav", work / f"s{i}.mp3"
+        sf.write(wav, marked, sr)
+        _ffmpeg(["-i", wav, "-c:a", "libmp3lame", "-b:a", "128k", mp3])
+        noise = rng.standard_normal(len(marked)).astype(np.float32)
+        noise *= np.sqrt(np.mean(marked ** 2) / np.mean(noise ** 2) / 10 ** (20 / 10))
+        rows.append({"sentence": i, "seconds": round(len(audio) / sr, 2), "snr_db": round(float(snr), 2),
+                     "embed_ms_per_s": round(1000 * embed_s / (len(audio) / sr), 1),
+                     "as saved": audio_mark.detect(*_load(wav)),
+                     "16 kHz resample": audio_mark.detect(resample(marked, sr, 16000), 16000),
+                     "MP3 128k": audio_mark.detect(*_load(mp3)),
+                     "noise 20 dB SNR": audio_mark.detect(np.clip(marked + noise, -1, 1), sr),
+                     "unmarked": audio_mark.detect(audio, sr)})
+        print(json.dumps(rows[-1]), flush=True)
+    attacks = ["as saved", "16 kHz resample", "MP3 128k", "noise 20 dB SNR", "unmarked"]
+    return {"sentences": len(rows), "snr_db": round(float(np.mean([r["snr_db"] for r in rows])), 2),
+            "embed_ms_per_s": round(float(np.median([r["embed_ms_per_s"] for r in rows])), 1),
+            "confidence": {a: {"mean": round(float(np.mean([r[a] for r in rows])), 3),
+                               "min": round(float(np.min([r[a] for r in rows])), 3),
+                               "max": round(float(np.max([r[a] for r in rows])), 3),
+                               "detected": f"{sum(r[a] >= audio_mark.DETECT_THRESHOLD for r in rows)}/{len(rows)}"}
+                           for a in attacks},
+            "rows": rows}
+
+
+# ---- `studio detect` --------------------------------------------------------------------------------------------
+def detect_rows(data: Path, quick: bool, work: Path) -> list:
+    """LEAD: the `studio detect` ROC AUC rows go here (real clips vs the same clips re-synced by every engine,
+    including personalised models), from the helper that builds `detect`. Return a list of
+    {"engine": ..., "clips": n, "roc_auc": ...}; they are printed in the table and stored under "detect"."""
+    return []
+
+
+# ---- report -----------------------------------------------------------------------------------------------------
+def table(report: dict) -> str:
+    lines = ["| check | result | target |", "|---|---|---|"]
+    v = report.get("video")
+    if v:
+        for name, s in v["summary"].items():
+            lines.append(f"| video mark, {name} | bit accuracy {s['bit_accuracy_mean']:.3f} (min "
+                         f"{s['bit_accuracy_min']:.3f}), found {s['found']} | >= 0.95 |")
+        lines.append(f"| video mark PSNR | frame {v['psnr_frame_db']:.1f} dB, face box {v['psnr_face_box_db']:.1f} dB "
+                     "| >= 40 dB |")
+        lines.append(f"| video mark embed, 1280x720 | {v['embed_720p']['median_ms']:.2f} ms a frame (p90 "
+                     f"{v['embed_720p']['p90_ms']:.2f}) | <= 10 ms |")
+    f = report.get("video_fp")
+    if f:
+        lines.append(f"| video mark false positives | {f['false_positives']}/{f['videos']} unmarked videos "
+                     f"{'(all)' if f.get('complete') else 'of ' + str(f.get('of')) + ' (run stopped early)'} "
+                     f"({f['with_face']} with a face; confidence max {f['confidence_max']}, threshold "
+                     f"{f['threshold']}) | 0 |")
+    a = report.get("audio")
+    if a:
+        for name, s in a["confidence"].items():
+            lines.append(f"| audio mark, {name} | confidence {s['mean']:.3f} (min {s['min']:.3f}), detected "
+                         f"{s['detected']} | {'< 0.5' if name == 'unmarked' else '>= 0.5'} |")
+        lines.append(f"| audio mark SNR | {a['snr_db']:.1f} dB | |")
+    af = report.get("audio_fp")
+    if af:
+        lines.append(f"| audio mark false positives | {af['false_positives']}/{af['files']} unmarked files "
+                     f"(confidence max {af['confidence_max']}) | 0 |")
+    for row in report.get("detect") or []:
+        lines.append(f"| detect ROC AUC, {row.get('engine')} | {row.get('roc_auc')} ({row.get('clips')} clips) "
+                     "| >= 0.9 |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--parts", nargs="+", default=["video", "video_fp", "audio", "audio_fp", "detect"],
+                    choices=["video", "video_fp", "audio", "audio_fp", "detect"])
+    ap.add_argument("--out", help="JSON path (default benchmarks/results/trust[_quick].json)")
+    ap.add_argument("--minutes", type=float, default=0, help="video_fp: stop after this many minutes (0 = all)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    data = Path(args.data)
+    out = Path(args.out or REPO / "benchmarks" / "results" / f"trust{'_quick' if args.quick else ''}.json")
+    report = json.loads(out.read_text()) if out.is_file() else {}  # parts not rerun keep their last numbers
+    report.update({"machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), OMP_NUM_THREADS="
+                              f"{os.environ.get('OMP_NUM_THREADS')}", "quick": args.quick, "job_id": JOB})
+    with tempfile.TemporaryDirectory(prefix="studio-trust-bench-") as tmp:
+        work = Path(tmp)
+        for part in args.parts:
+            t0 = time.perf_counter()
+            if part == "video":
+                report["video"] = video_part(data, args.quick, work)
+            elif part == "video_fp":
+                def save(partial):
+                    report["video_fp"] = partial
+                    out.write_text(json.dumps(report, indent=2))
+
+                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes)
+            elif part == "audio":
+                report["audio"] = audio_part(args.quick, work)
+            elif part == "audio_fp":
+                report["audio_fp"] = audio_fp_part(data, args.quick)
+            elif part == "detect":
+                report["detect"] = detect_rows(data, args.quick, work)
+            print(f"{part}: {time.perf_counter() - t0:.0f} s", flush=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=2))
+    print(table(report))
+
+
+if __name__ == "__main__":
+    main()
