@@ -87,3 +87,29 @@ class LipSyncResult:
     seconds_per_stage: dict = field(default_factory=dict)
     audio_path: Optional[Path] = None
     model: Optional[str] = None  # the checkpoint file a network engine used (None: a weights-free engine)
+
+
+@dataclass(frozen=True)
+class SyncScore:
+    """How well the mouth follows the speech (``studio.lipsync.sync_score``).
+
+    ``score``: 0..1, calibrated so that real talking clips sit around 0.8 and a face with another clip's speech
+    around 0 (None when fewer than a dozen frames had a face); ``correlation``: the raw correlation of the observed
+    mouth opening with the opening predicted from the speech; ``lag_frames``/``lag_seconds``: the shift that fits
+    best (positive = the mouth is late); ``weak_segments``: (start, end) seconds where there is speech but the
+    mouth does not follow it (low correlation or a frozen mouth).
+    """
+
+    score: Optional[float]
+    correlation: Optional[float]
+    lag_frames: int
+    lag_seconds: float
+    weak_segments: tuple = ()
+    frames_measured: int = 0
+
+    def summary(self) -> str:
+        if self.score is None:
+            return "sync score: not measured (too few frames with a face)"
+        weak = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in self.weak_segments) or "none"
+        return (f"sync score {self.score:.2f} (real clips ~0.8; correlation {self.correlation:.2f}, "
+                f"lag {self.lag_frames:+d} frames); weak segments: {weak}")
