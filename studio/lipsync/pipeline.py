@@ -136,6 +136,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     from ..face import detect_faces, track_with_frames
     from .blend import blend
     from .engines import create_engine
+    from .sync_score import SyncMeter
 
     from ..trust.audio_mark import mark_speech
 
@@ -148,6 +149,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
     with timer("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
+    meter = SyncMeter(speech, plan.fps)  # the sync score of the output (re-tracks each output mouth: ~5-10 ms a frame)
 
     workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
     try:
@@ -179,10 +181,12 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
                 indices = list(range(done, done + len(batch)))
                 with timer("engine"):
                     patches = engine.render(frames, faces_, indices)
-                for frame, face_, patch in zip(frames, faces_, patches):
+                for index, frame, face_, patch in zip(indices, frames, faces_, patches):
                     if patch is not None and face_ is not None:
                         with timer("blend"):
                             frame = blend(frame, patch, face_)
+                        with timer("sync score"):
+                            meter.add_frame(index, frame, face_)
                         with_face += 1
                     with timer("encode"):
                         writer.write(frame)
@@ -202,6 +206,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    with timer("sync score"):
+        sync = meter.result()
     if with_face == 0:
         log.warning("no face was found in any frame of %s: the video was re-encoded with the new audio only",
                     plan.info.path)
@@ -209,7 +215,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     return LipSyncResult(
         path=out, engine=engine_name, frames=done, fps=plan.fps, duration=speech.duration,
         frames_with_face=with_face, seconds_per_stage={k: round(v, 3) for k, v in timer.seconds.items()},
-        model=getattr(engine, "checkpoint", None),
+        model=getattr(engine, "checkpoint", None), sync=sync,
     )
 
 

@@ -292,7 +292,13 @@ class SyncMeter:
                               interpolation=cv2.INTER_AREA)
         if self._mesh is None:
             self._mesh = MediapipeDetector(video=True, max_faces=1)
-        found = self._mesh._run(self._mesh._mesh, crop)  # no tiled search: the crop is the face
+        try:
+            found = self._mesh._run(self._mesh._mesh, crop)  # no tiled search: the crop is the face
+        except RuntimeError as e:  # a failed graph must not fail the render: this frame goes unmeasured
+            log.debug("sync meter: face mesh failed (%s); restarting it", e)
+            self._mesh.close()
+            self._mesh = None
+            return None
         return found[0] if found else None
 
     def result(self) -> SyncScore:
