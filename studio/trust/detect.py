@@ -179,25 +179,34 @@ def measure(path, *, max_seconds: float = MAX_SECONDS) -> dict:
 # ---- the logistic model ---------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def load_weights(path: Optional[str] = None) -> tuple[dict, float, dict]:
-    """({feature: (mean, std, weight)}, bias, provenance)."""
+    """({feature: (mean, std, weight of z, weight of z squared)}, bias, provenance)."""
     path = Path(path) if path else BUNDLED_CHECKPOINTS / WEIGHTS_FILE
     if not path.exists():
         raise InputError(f"the detector's weights {path} are missing; run `python benchmarks/detect.py --fit`")
     with np.load(path, allow_pickle=False) as z:
         names = [str(n) for n in z["features"]]
-        table = {n: (float(m), float(s), float(w)) for n, m, s, w in zip(names, z["mean"], z["std"], z["weights"])}
+        w = z["weights"].reshape(2, -1)
+        table = {n: (float(m), float(s), float(a), float(b))
+                 for n, m, s, a, b in zip(names, z["mean"], z["std"], w[0], w[1])}
         return table, float(z["bias"]), json.loads(str(z["meta"]))
+
+
+def _expand(z: np.ndarray) -> np.ndarray:
+    """Standardised cues and their squares: engines differ from real footage in both directions (a network's
+    mouth is blurrier than the eyes, a drawn one sharper), so distance from the real average counts too."""
+    return np.concatenate([z, z ** 2], axis=-1)
 
 
 def _standardised(feats: dict, table: dict) -> np.ndarray:
     # a missing cue (no sound, a closed mouth throughout) counts as average: it neither accuses nor clears
-    return np.array([((feats.get(n) if np.isfinite(feats.get(n, np.nan)) else m) - m) / s
-                     for n, (m, s, _) in table.items()])
+    return np.array([((feats.get(n) if np.isfinite(feats.get(n, np.nan)) else t[0]) - t[0]) / t[1]
+                     for n, t in table.items()])
 
 
 def probability(feats: dict, weights: Optional[str] = None) -> float:
     table, bias, _ = load_weights(weights)
-    z = _standardised(feats, table) @ np.array([w for _, _, w in table.values()]) + bias
+    w = np.array([t[2] for t in table.values()] + [t[3] for t in table.values()])
+    z = _expand(_standardised(feats, table)) @ w + bias
     return float(1 / (1 + np.exp(-z)))
 
 
@@ -205,11 +214,12 @@ def fit_weights(feature_rows: list[dict], resynced: list[bool], *, provenance: d
                 path: Optional[Path] = None) -> Path:
     """Fit the logistic model (Newton's method, L2 penalty) and write it with its provenance."""
     x = np.array([[r.get(n, np.nan) for n in FEATURES] for r in feature_rows], float)
-    mean = np.nanmean(x, axis=0)
-    std = np.nanstd(x, axis=0) + 1e-6
-    x = np.where(np.isfinite(x), x, mean)
-    z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
     y = np.asarray(resynced, float)
+    real = x[y == 0]  # standardised against real footage: z = how far from what real clips show
+    mean = np.nanmean(real, axis=0)
+    std = np.nanstd(real, axis=0) + 1e-6
+    x = np.where(np.isfinite(x), x, mean)
+    z = np.hstack([_expand((x - mean) / std), np.ones((len(x), 1))])
     w = np.zeros(z.shape[1])
     pen = l2 * np.eye(z.shape[1])
     pen[-1, -1] = 0
