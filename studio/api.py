@@ -161,6 +161,21 @@ class Studio:
 
         return read_video_mark(path, max_frames=max_frames)
 
+    def detect(self, path):
+        """How likely the talking face in video ``path`` had its mouth re-synced (by any tool, marked or not):
+        ``studio.trust.detect.DetectResult`` with ``.probability`` (0..1), ``.verdict`` and the cues measured."""
+        from .trust.detect import detect
+
+        return detect(path)
+
+    def sync_score(self, path, audio=None):
+        """How well the mouth in video ``path`` follows ``audio`` (default: the video's own sound):
+        ``studio.types.SyncScore`` (score 0..1, best lag, weak segments)."""
+        from .lipsync.pipeline import load_speech_file
+        from .lipsync.sync_score import score_video
+
+        return score_video(path, None if audio is None else load_speech_file(audio))
+
     def detect_audio_mark(self, path) -> float:
         """Confidence in [0, 1] that the sound of ``path`` (audio, or a video's sound) carries the audio mark."""
         from .audio.io import load_audio
@@ -282,6 +297,8 @@ def _seal_render(result, kind: str, options, *, inputs=None, text=None, voice=No
         settings["speak"] = asdict(speak_options or SpeakOptions())
     if engine is not None:
         settings["render"] = {"frames": result.frames, "fps": result.fps, "frames_with_face": result.frames_with_face}
+        if getattr(result, "sync", None) is not None:  # the output's sync score and weak segments
+            settings["render"]["sync"] = asdict(result.sync)
     # a rendered sound track is always marked (run_lipsync); speech alone unless the API's option turned it off
     marks = {"audio": engine is not None or getattr(speak_options, "audio_mark", True),
              "video": bool(getattr(result, "frames_marked", 0))}

@@ -32,6 +32,8 @@ def test_photo_speaks_with_visemes(tmp_path, face_png, speech_wav, astronaut):
     frames = _frames(out)
     assert len(frames) == result.frames == 30  # 1.2 s at 25 fps
     assert result.frames_with_face == 30
+    assert result.sync is not None and result.sync.frames_measured > 20  # the output's mouth was re-tracked
+    assert 0.0 <= result.sync.score <= 1.0
     diff = np.abs(np.stack(frames).astype(int) - astronaut.astype(int)).mean(axis=(0, 3))
     # the upper part of the picture (hair, eyes) stays as it was (up to H.264 noise); the mouth region moves
     assert diff[:150].mean() < 3
@@ -129,6 +131,7 @@ def test_cli_lipsync_and_error_exit(tmp_path, face_png, speech_wav, capsys):
     assert main(["lipsync", "--face", str(face_png), "--audio", str(speech_wav), "-o", str(tmp_path / "o.mp4")]) == 0
     printed = capsys.readouterr().out
     assert "engine: visemes" in printed and (tmp_path / "o.mp4").exists()
+    assert "sync score" in printed
     assert main(["lipsync", "--face", str(tmp_path / "nope.png"), "--audio", str(speech_wav),
                  "-o", str(tmp_path / "p.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -142,6 +145,12 @@ def test_grid_clip_driven_by_another_clips_audio(tmp_path):
     info = probe(tmp_path / "o.mp4")
     assert (info.width, info.height) == (360, 288) and result.fps == pytest.approx(25)
     assert result.frames_with_face == result.frames > 50
+    # the sync score of the output: measured on the re-rendered mouth, in the record too
+    assert result.sync.frames_measured > 50 and result.sync.score is not None
+    import json
+
+    record = json.loads((tmp_path / "o.mp4.provenance.json").read_text())
+    assert record["claim"]["settings"]["render"]["sync"]["score"] == result.sync.score
 
 
 def test_neural_engine_end_to_end_with_a_debug_model(tmp_path, face_png, speech_wav):

@@ -120,6 +120,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     ``sequential=True`` runs them one after another in this thread, with the same output bit for bit."""
     from ..face import detect_faces
     from .engines import create_engine
+    from .sync_score import SyncMeter
 
     from ..trust.audio_mark import mark_speech
     from ..trust.provenance import new_job_id
@@ -136,6 +137,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
     with times.timed("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
+    meter = SyncMeter(speech, plan.fps)  # the sync score of the output (re-tracks each output mouth: ~5-10 ms a frame)
 
     workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
     try:
@@ -156,7 +158,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
             sources = [Stage("decode", lambda: ((image, face) for _ in range(plan.n_out)), options.batch_size)]
         else:
             sources = _video_stages(plan, options, workdir, hwaccel)
-        render = _Render(plan, engine, options.batch_size, times, device, marker)
+        render = _Render(plan, engine, options.batch_size, times, device, marker, meter)
         with VideoWriter(out, plan.info.width, plan.info.height, plan.fps, audio_path=audio_path,
                          vcodec=vcodec) as writer:
             render.writer = writer
@@ -172,6 +174,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    with times.timed("sync score"):
+        sync = meter.result()
     done, with_face = render.done, render.with_face
     if with_face == 0:
         log.warning("no face was found in any frame of %s: the video was re-encoded with the new audio only",
@@ -181,6 +185,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
         path=out, engine=engine_name, frames=done, fps=plan.fps, duration=speech.duration,
         frames_with_face=with_face, seconds_per_stage={k: round(v, 3) for k, v in times.seconds.items()},
         model=getattr(engine, "checkpoint", None), job_id=job_id, frames_marked=marker.marked,
+        sync=sync,
     )
 
 
@@ -203,9 +208,10 @@ def _video_stages(plan: _Plan, options, workdir: Path, hwaccel: Optional[str] = 
 class _Render:
     """The engine and the blend + encode stages; holds the counts the result reports."""
 
-    def __init__(self, plan: _Plan, engine, batch_size: int, times: StageTimes, device: str = "cpu", marker=None):
+    def __init__(self, plan: _Plan, engine, batch_size: int, times: StageTimes, device: str = "cpu", marker=None,
+                 meter=None):
         self.plan, self.engine, self.batch_size, self.times = plan, engine, max(1, int(batch_size)), times
-        self.marker = marker
+        self.marker, self.meter = marker, meter
         # a decoded video frame belongs to this job alone and is blended in place; a photo is one shared picture
         self.inplace = not plan.info.is_image
         if str(device).startswith("cuda"):
@@ -256,6 +262,9 @@ class _Render:
             with self.times.timed("blend"):
                 frame = self.blend(frame, patch, face, inplace=self.inplace)
             self.with_face += 1
+            if self.meter is not None:
+                with self.times.timed("sync score"):
+                    self.meter.add_frame(index, frame, face)
         if self.marker is not None:
             with self.times.timed("mark"):  # every changed frame carries the video mark; others pass unmarked
                 frame = self.marker.mark(frame, face if patch is not None else None)

@@ -486,6 +486,8 @@ def _summary(result) -> str:
             f"({result.duration:.1f} s) · face in {result.frames_with_face} frames  \n{stages}")
     if result.frames_with_face == 0:
         text += "  \n⚠ No face was found: the video only got the new audio."
+    if getattr(result, "sync", None) is not None:
+        text += f"  \n**Sync:** {result.sync.summary()}"
     return text
 
 
