@@ -202,13 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check a file for the studio's marks, manifest and signed provenance")
     p.add_argument("file", help="a video or audio file (its FILE.provenance.json is read when it is beside it)")
     p.add_argument("--sidecar", help="the provenance record, when it is not beside the file")
-<<<<<<< HEAD
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--frames", type=int, default=300, help="frames to search for the video mark (0 = all)")
-=======
     p = sub.add_parser("detect", help="how likely a talking-face video's mouth was re-synced (any tool, marked or not)")
     p.add_argument("file", help="a video with a talking face and its sound")
->>>>>>> sync
     sub.add_parser("checkpoints", help="list known checkpoints and whether they are installed")
     sub.add_parser("engines", help="list lip-sync engines")
     _add_dub_parser(sub)

@@ -127,14 +127,10 @@ def render_span(info: MediaInfo, span: Span, fps: float, speech: Optional[Speech
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-<<<<<<< HEAD
-        return {"engine": result.engine, "frames_with_face": result.frames_with_face,
-                "frames_marked": result.frames_marked, "job_id": result.job_id}
-=======
         # the stretch's sync score (weak segments in seconds from the stretch's start) goes into report.json
         return {"engine": result.engine, "frames_with_face": result.frames_with_face,
+                "frames_marked": result.frames_marked, "job_id": result.job_id,
                 "sync": asdict(result.sync) if result.sync is not None else None}
->>>>>>> sync
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
