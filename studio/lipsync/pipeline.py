@@ -146,6 +146,12 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     with timer("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
         speech = mark_speech(speech, check_first=True)
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
+    study = getattr(engine, "study", None)  # engines that learn the person's mouth from footage (visemes v2)
+    footage = options.footage or (None if plan.info.is_image else face_path)
+    if study is not None and footage is not None:
+        progress.update("learning the mouth from the footage", 0, None)
+        with timer("study"):
+            study(footage, tracker=options.tracker, face_index=options.face_index, face_point=options.face_point)
     with timer("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
 
