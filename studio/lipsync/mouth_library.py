@@ -14,22 +14,28 @@ from typing import Optional
 
 import numpy as np
 
-from ..face.landmarks import indices, mouth_opening, mouth_width, normalise_landmarks
+from ..face.landmarks import indices, inter_ocular, mouth_opening, mouth_width, normalise_landmarks
 from ..types import Face, Patch
 
 # eye corners, nose bridge and nose: points the jaw and lips do not move
 STABLE = {"mediapipe478": [33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 2, 98, 327],
           "ibug68": [36, 39, 42, 45, 27, 28, 29, 30, 31, 33, 35]}
-CANON_IOD = 56.0  # pixels between the eye centres in the canonical crop
-CROP_W, CROP_H = 136, 104
+# The canonical crop keeps about the footage's own resolution (inter-ocular distance in pixels, within these
+# bounds): a crop much smaller than the face would blur the pasted mouth, a much larger one costs memory.
+MIN_UNIT, MAX_UNIT = 40.0, 80.0
+CROP_W, CROP_H = 2.43, 1.86  # crop size in inter-ocular units
 MIN_EXEMPLARS = 25
 
 
-def _canonical(lm: np.ndarray, scheme: str) -> np.ndarray:
+def crop_size(unit: float) -> tuple[int, int]:
+    return int(round(CROP_W * unit)), int(round(CROP_H * unit))
+
+
+def _canonical(lm: np.ndarray, scheme: str, unit: float) -> np.ndarray:
     """Where a face's stable points sit in the crop: the eye line half an inter-ocular distance above the crop's
     top, centred horizontally, so the crop spans from about the nose tip to below a dropped chin."""
     norm = normalise_landmarks(lm, scheme)[STABLE[scheme]]
-    return (norm * CANON_IOD + np.array([CROP_W / 2, -0.5 * CANON_IOD], np.float32)).astype(np.float32)
+    return (norm * unit + np.array([CROP_W * unit / 2, -0.5 * unit], np.float32)).astype(np.float32)
 
 
 def to_canonical(lm: np.ndarray, scheme: str, canon: np.ndarray) -> Optional[np.ndarray]:
@@ -51,12 +57,13 @@ def mouth_shape(lm: np.ndarray, scheme: str) -> np.ndarray:
 
 @dataclass
 class MouthLibrary:
-    crops: np.ndarray  # (N, CROP_H, CROP_W, 3) uint8, canonical lower faces
+    crops: np.ndarray  # (N, h, w, 3) uint8, canonical lower faces (see crop_size)
     shapes: np.ndarray  # (N, 2) opening, width
     yaws: np.ndarray  # (N,)
     frames: np.ndarray  # (N,) frame number in the footage (continuity)
     canon: np.ndarray  # (S, 2) canonical stable points
     scheme: str
+    unit: float  # canonical inter-ocular distance, pixels
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -78,11 +85,12 @@ class MouthLibrary:
 class LibraryBuilder:
     """Collects exemplars frame by frame (streaming: no frame is kept beyond its crop)."""
 
-    def __init__(self, max_exemplars: int = 2400):
+    def __init__(self, max_exemplars: int = 1800):
         self.max = max_exemplars
         self.crops, self.shapes, self.yaws, self.frames = [], [], [], []
         self.canon: Optional[np.ndarray] = None
         self.scheme = "mediapipe478"
+        self.unit = MIN_UNIT
 
     def add(self, frame: np.ndarray, face: Optional[Face], index: int) -> None:
         import cv2
@@ -91,11 +99,12 @@ class LibraryBuilder:
             return
         lm = face.landmarks
         if self.canon is None:
-            self.canon, self.scheme = _canonical(lm, face.scheme), face.scheme
+            self.unit = float(np.clip(inter_ocular(lm, face.scheme), MIN_UNIT, MAX_UNIT))
+            self.canon, self.scheme = _canonical(lm, face.scheme, self.unit), face.scheme
         m = to_canonical(lm, face.scheme, self.canon)
         if m is None:
             return
-        self.crops.append(cv2.warpAffine(frame, m, (CROP_W, CROP_H), flags=cv2.INTER_LINEAR,
+        self.crops.append(cv2.warpAffine(frame, m, crop_size(self.unit), flags=cv2.INTER_CUBIC,
                                          borderMode=cv2.BORDER_REPLICATE))
         self.shapes.append(mouth_shape(lm, face.scheme))
         self.yaws.append(yaw(lm, face.scheme))
@@ -103,11 +112,12 @@ class LibraryBuilder:
 
     def build(self) -> MouthLibrary:
         n = len(self.crops)
+        w, h = crop_size(self.unit)
         return MouthLibrary(
-            crops=np.stack(self.crops) if n else np.zeros((0, CROP_H, CROP_W, 3), np.uint8),
+            crops=np.stack(self.crops) if n else np.zeros((0, h, w, 3), np.uint8),
             shapes=np.array(self.shapes, np.float32).reshape(n, 2), yaws=np.array(self.yaws, np.float32),
             frames=np.array(self.frames), canon=self.canon if self.canon is not None else np.zeros((0, 2)),
-            scheme=self.scheme)
+            scheme=self.scheme, unit=self.unit)
 
 
 class ExemplarPicker:
@@ -140,10 +150,12 @@ def mouth_mask(library: MouthLibrary) -> np.ndarray:
     """Soft canonical mask over the lips, the chin below them and the cheeks beside them (float32)."""
     import cv2
 
-    mask = np.zeros((CROP_H, CROP_W), np.float32)
-    centre = (CROP_W // 2, int(0.68 * CANON_IOD))  # the mouth sits about 1.05 inter-ocular below the eyes
-    cv2.ellipse(mask, centre, (int(0.78 * CANON_IOD), int(0.7 * CANON_IOD)), 0, 0, 360, 1.0, -1)
-    return cv2.GaussianBlur(mask, (0, 0), 0.12 * CANON_IOD)
+    u = library.unit
+    w, h = crop_size(u)
+    mask = np.zeros((h, w), np.float32)
+    centre = (w // 2, int(0.68 * u))  # the mouth sits about 1.05 inter-ocular distances below the eyes
+    cv2.ellipse(mask, centre, (int(0.78 * u), int(0.7 * u)), 0, 0, 360, 1.0, -1)
+    return cv2.GaussianBlur(mask, (0, 0), 0.12 * u)
 
 
 def paste(frame: np.ndarray, face: Face, library: MouthLibrary, k: int, mask: np.ndarray) -> Optional[Patch]:
@@ -154,7 +166,8 @@ def paste(frame: np.ndarray, face: Face, library: MouthLibrary, k: int, mask: np
     if m is None:
         return None
     inv = cv2.invertAffineTransform(m)
-    corners = np.array([[0, 0, 1], [CROP_W, 0, 1], [0, CROP_H, 1], [CROP_W, CROP_H, 1]], np.float32) @ inv.T
+    cw, ch = crop_size(library.unit)
+    corners = np.array([[0, 0, 1], [cw, 0, 1], [0, ch, 1], [cw, ch, 1]], np.float32) @ inv.T
     h, w = frame.shape[:2]
     x1, y1 = np.floor(corners.min(0)).astype(int)
     x2, y2 = np.ceil(corners.max(0)).astype(int)
@@ -164,6 +177,6 @@ def paste(frame: np.ndarray, face: Face, library: MouthLibrary, k: int, mask: np
     shift = inv.copy()
     shift[:, 2] -= (x1, y1)
     size = (x2 - x1, y2 - y1)
-    image = cv2.warpAffine(library.crops[k], shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    image = cv2.warpAffine(library.crops[k], shift, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     soft = cv2.warpAffine(mask, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return Patch(box=(int(x1), int(y1), int(x2), int(y2)), image=image, mask=soft.astype(np.float32))

@@ -17,6 +17,10 @@ FEATURE_RATE = 100.0  # Hz of the log-mel frames
 N_MELS = 26
 CONTEXT = tuple(range(-20, 21, 4))  # feature frames around the video frame: -0.2 s .. +0.2 s in 40 ms steps
 RIDGES = (1.0, 10.0, 100.0, 1000.0)
+# Where that window is centred (s; positive: the mouth shows a sound that comes later in the track). People differ
+# in how far their mouth leads their sound, and a recording's picture can be a little off its sound: the map tries
+# each centre and keeps the one that predicts the held-out mouth best.
+DELAYS = (-0.24, -0.16, -0.08, 0.0, 0.08, 0.16, 0.24)
 
 
 def log_mel(speech: Speech) -> np.ndarray:
@@ -35,10 +39,10 @@ def log_mel(speech: Speech) -> np.ndarray:
     return ((db - db.mean(0)) / (db.std(0) + 1e-3)).astype(np.float32)
 
 
-def frame_features(speech: Speech, fps: float, n_frames: int) -> np.ndarray:
-    """(n_frames, len(CONTEXT) * N_MELS + 1) features for video frames 0..n_frames-1 (frame centres)."""
-    mel = log_mel(speech)
-    centre = np.round(((np.arange(n_frames) + 0.5) / fps) * FEATURE_RATE).astype(int)
+def frame_features(speech: Speech, fps: float, n_frames: int, delay: float = 0.0, mel=None) -> np.ndarray:
+    """(n_frames, len(CONTEXT) * N_MELS + 1) features for video frames 0..n_frames-1 (frame centres + delay)."""
+    mel = log_mel(speech) if mel is None else mel
+    centre = np.round(((np.arange(n_frames) + 0.5) / fps + delay) * FEATURE_RATE).astype(int)
     cols = [mel[np.clip(centre + k, 0, len(mel) - 1)] for k in CONTEXT]
     return np.hstack(cols + [np.ones((n_frames, 1), np.float32)])
 
@@ -51,10 +55,15 @@ class MouthRegressor:
     mean: np.ndarray  # (2,) target mean
     gain: np.ndarray  # (2,) undoes the ridge's shrinkage towards the mean
     holdout_corr: float  # opening correlation on the last fifth of the footage (fitted on the rest)
+    delay: float = 0.0  # s: the footage's own offset between its sound and its mouth, learned with the map
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         raw = features @ self.weights
         return self.mean + (raw - self.mean) * self.gain
+
+    def predict_speech(self, speech: Speech, fps: float, n_frames: int) -> np.ndarray:
+        """(n_frames, 2) opening and width for new speech, with the window centred as when fitted."""
+        return self.predict(frame_features(speech, fps, n_frames, delay=self.delay))
 
 
 def _solve(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
@@ -69,18 +78,23 @@ def _corr(a, b) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def fit_regressor(features: np.ndarray, targets: np.ndarray, usable: np.ndarray) -> MouthRegressor:
-    """Fit on the usable frames (face found, speech present); the ridge is chosen on the last fifth."""
-    x, y = features[usable].astype(np.float64), targets[usable].astype(np.float64)
-    cut = int(len(x) * 0.8)
-    best = (-np.inf, RIDGES[-1])
-    for ridge in RIDGES:
-        w = _solve(x[:cut], y[:cut], ridge)
-        c = _corr((x[cut:] @ w)[:, 0], y[cut:, 0])
-        if c > best[0]:
-            best = (c, ridge)
+def fit_regressor(speech: Speech, fps: float, targets: np.ndarray, usable: np.ndarray) -> MouthRegressor:
+    """Fit on the usable frames (face found, speech present); the ridge and the window's centre (DELAYS) are
+    chosen on the last fifth, then the map is refitted on everything."""
+    mel = log_mel(speech)
+    y = targets[usable].astype(np.float64)
+    cut = int(len(y) * 0.8)
+    best = (-np.inf, RIDGES[-1], 0.0)
+    for delay in DELAYS:
+        x = frame_features(speech, fps, len(targets), delay, mel)[usable].astype(np.float64)
+        for ridge in RIDGES:
+            w = _solve(x[:cut], y[:cut], ridge)
+            c = _corr((x[cut:] @ w)[:, 0], y[cut:, 0])
+            if c > best[0]:
+                best = (c, ridge, delay)
+    x = frame_features(speech, fps, len(targets), best[2], mel)[usable].astype(np.float64)
     w = _solve(x, y, best[1])
     fitted = x @ w
     gain = np.clip(y.std(0) / (fitted.std(0) + 1e-9), 1.0, 2.0)
     return MouthRegressor(weights=w.astype(np.float32), mean=y.mean(0).astype(np.float32),
-                          gain=gain.astype(np.float32), holdout_corr=float(best[0]))
+                          gain=gain.astype(np.float32), holdout_corr=float(best[0]), delay=float(best[2]))

@@ -19,7 +19,7 @@ def study_footage(footage, *, tracker: str = "mediapipe", face_index=None, face_
     from ..errors import InputError
     from ..face import track_with_frames
     from ..video.io import probe, read_frames
-    from .speech_to_mouth import fit_regressor, frame_features
+    from .speech_to_mouth import fit_regressor
 
     info = probe(footage, "footage")
     limit = int(max_seconds * info.fps)
@@ -48,11 +48,11 @@ def study_footage(footage, *, tracker: str = "mediapipe", face_index=None, face_
             log.info("footage has no usable speech (%s)", e)
         else:
             speech = Speech(audio=audio, sample_rate=sr)
-            feats = frame_features(speech, info.fps, len(found))
             ok = np.array(found) & ((np.arange(len(found)) + 0.5) / info.fps < speech.duration)
             if ok.sum() >= MIN_SPEECH_FRAMES:
-                regressor = fit_regressor(feats, np.stack(shapes), ok)
+                regressor = fit_regressor(speech, info.fps, np.stack(shapes), ok)
                 report["voice_to_mouth_holdout_corr"] = round(regressor.holdout_corr, 3)
+                report["voice_to_mouth_delay_s"] = regressor.delay
                 if regressor.holdout_corr < 0.2:  # the voice in the footage does not predict this mouth
                     log.info("voice-to-mouth map too weak (held-out corr %.2f): using the viseme track",
                              regressor.holdout_corr)

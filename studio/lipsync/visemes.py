@@ -67,9 +67,7 @@ class VisemeEngine:
         from .mouth_library import ExemplarPicker, mouth_mask
 
         if self.regressor is not None:
-            from .speech_to_mouth import frame_features
-
-            self.targets = self.regressor.predict(frame_features(speech, fps, n_frames))
+            self.targets = self.regressor.predict_speech(speech, fps, n_frames)
             source = "the person's own voice-to-mouth map"
         else:  # footage without speech: the rule-based track, scaled to this mouth's range
             lo, hi = np.percentile(lib.shapes[:, 0], [5, 97])
