@@ -49,7 +49,7 @@ def test_rule_track_is_in_time_with_the_sound():
     assert pearson(track["open"], env) > 0.7
 
 
-@pytest.mark.parametrize("footage_delay", [0.0, 0.16])
+@pytest.mark.parametrize("footage_delay", [0.0, 0.32])
 def test_voice_to_mouth_map_learns_the_timing(footage_delay):
     """The map is fitted on 'footage' whose mouth follows its sound after footage_delay; it must predict a new
     line's mouth with the same timing (lag 0 against a mouth that follows the new sound the same way)."""
@@ -60,7 +60,8 @@ def test_voice_to_mouth_map_learns_the_timing(footage_delay):
     mouth = np.roll(env, shift)
     targets = np.stack([0.05 + 0.3 * mouth, 0.9 + 0.05 * mouth], 1).astype(np.float32)
     reg = fit_regressor(speech, FPS, targets, np.ones(len(env), bool))
-    assert reg.holdout_corr > 0.8 and abs(reg.delay + footage_delay) <= 0.081
+    # a mouth 0.32 s behind its sound is outside the centred +-0.2 s window: the map must move the window
+    assert reg.holdout_corr > 0.8 and (reg.delay <= -0.16 if footage_delay > 0.2 else reg.delay == 0.0)
     new, new_env = _bursts(_onsets(6, 3), 6, seed=3)
     predicted = reg.predict_speech(new, FPS, len(new_env))[:, 0]
     truth = np.roll(new_env, shift)

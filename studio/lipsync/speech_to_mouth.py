@@ -21,6 +21,7 @@ RIDGES = (1.0, 10.0, 100.0, 1000.0)
 # in how far their mouth leads their sound, and a recording's picture can be a little off its sound: the map tries
 # each centre and keeps the one that predicts the held-out mouth best.
 DELAYS = (-0.24, -0.16, -0.08, 0.0, 0.08, 0.16, 0.24)
+DELAY_MARGIN = 0.03
 
 
 def log_mel(speech: Speech) -> np.ndarray:
@@ -84,14 +85,17 @@ def fit_regressor(speech: Speech, fps: float, targets: np.ndarray, usable: np.nd
     mel = log_mel(speech)
     y = targets[usable].astype(np.float64)
     cut = int(len(y) * 0.8)
-    best = (-np.inf, RIDGES[-1], 0.0)
+    scores = {}
     for delay in DELAYS:
         x = frame_features(speech, fps, len(targets), delay, mel)[usable].astype(np.float64)
         for ridge in RIDGES:
             w = _solve(x[:cut], y[:cut], ridge)
-            c = _corr((x[cut:] @ w)[:, 0], y[cut:, 0])
-            if c > best[0]:
-                best = (c, ridge, delay)
+            scores[(delay, ridge)] = _corr((x[cut:] @ w)[:, 0], y[cut:, 0])
+    (delay, ridge), c = max(scores.items(), key=lambda kv: kv[1])
+    centred = max((v, r) for (d, r), v in scores.items() if d == 0.0)
+    if c < centred[0] + DELAY_MARGIN:  # a shifted window must clearly beat the centred one (short footage is noisy)
+        (delay, ridge), c = (0.0, centred[1]), centred[0]
+    best = (c, ridge, delay)
     x = frame_features(speech, fps, len(targets), best[2], mel)[usable].astype(np.float64)
     w = _solve(x, y, best[1])
     fitted = x @ w

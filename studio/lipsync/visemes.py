@@ -287,13 +287,13 @@ def _paint_shaded_interior(image: np.ndarray, face: Face, moves_by_index: dict, 
     left, right = poly[:, 0].min(), poly[:, 0].max()
     across = np.clip(np.abs(xs - (left + right) / 2) / max(1.0, (right - left) / 2), 0, 1)  # 0 middle, 1 corners
     # the cavity: the lips' hue, darkest in the middle of the opening and towards the corners
-    dark = lip * 0.30
-    shade = (1.0 - 0.55 * np.sin(np.pi * depth)) * (1.0 - 0.45 * across ** 2)
+    dark = lip * 0.45
+    shade = (1.0 - 0.5 * np.sin(np.pi * depth)) * (1.0 - 0.4 * across ** 2)
     interior = dark[None, None, :] * shade[..., None]
     if info["open"] > 0.3:
-        teeth_h = min(0.32 * gap, 0.09 * info["scale"])
+        teeth_h = min(0.42 * gap, 0.13 * info["scale"])
         rel = (ys - up_y) / max(teeth_h, 1.0)
-        band = np.clip(1.2 - rel, 0, 1) * (rel > -0.2)
+        band = np.clip((1.0 - rel) * 4.0, 0, 1) * (rel > -0.3)  # solid, with a short soft lower edge
         band = band * (1.0 - 0.75 * across ** 3)  # teeth recede into shadow towards the corners
         lit = teeth[None, None, :] * (0.78 + 0.22 * np.cos(np.pi * across))[..., None]
         lit = lit * (1.0 - 0.25 * np.clip(rel, 0, 1))[..., None]  # the lower edge of the teeth is shaded
