@@ -155,8 +155,7 @@ def save_tile(path: Path, names: list[str], crops: list[np.ndarray], real_open: 
         cv2.putText(label, name[:12], (2, row.shape[0] // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1,
                     cv2.LINE_AA)
         rows.append(np.concatenate([label, row], axis=1))
-    grid = np.concatenate(rows, axis=0)
-    grid = cv2.resize(grid, (grid.shape[1] * 3 // 2, grid.shape[0] * 3 // 2), interpolation=cv2.INTER_CUBIC)
+    grid = np.concatenate(rows, axis=0)  # kept at crop size: a PNG of a few hundred KB at most
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
