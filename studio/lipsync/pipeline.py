@@ -186,10 +186,10 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
                 with timer("engine"):
                     patches = engine.render(frames, faces_, indices)
                 for frame, face_, patch in zip(frames, faces_, patches):
+                    with_face += face_ is not None  # an engine may leave a face as it is (a closed mouth)
                     if patch is not None and face_ is not None:
                         with timer("blend"):
                             frame = blend(frame, patch, face_)
-                        with_face += 1
                     with timer("encode"):
                         writer.write(frame)
                 done += len(batch)
