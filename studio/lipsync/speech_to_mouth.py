@@ -14,7 +14,7 @@ import numpy as np
 from ..types import Speech
 
 FEATURE_RATE = 100.0  # Hz of the log-mel frames
-N_MELS = 26
+N_MELS = 40
 CONTEXT = tuple(range(-20, 21, 4))  # feature frames around the video frame: -0.2 s .. +0.2 s in 40 ms steps
 RIDGES = (1.0, 10.0, 100.0, 1000.0)
 # Where that window is centred (s; positive: the mouth shows a sound that comes later in the track). People differ
@@ -22,6 +22,7 @@ RIDGES = (1.0, 10.0, 100.0, 1000.0)
 # each centre and keeps the one that predicts the held-out mouth best.
 DELAYS = (-0.24, -0.16, -0.08, 0.0, 0.08, 0.16, 0.24)
 DELAY_MARGIN = 0.03
+DELAY_MIN_SECONDS = 5.0
 
 
 def log_mel(speech: Speech) -> np.ndarray:
@@ -53,14 +54,17 @@ class MouthRegressor:
     """Linear map from frame_features to (opening, width), with the spread of the fitted curve restored."""
 
     weights: np.ndarray  # (D, 2)
-    mean: np.ndarray  # (2,) target mean
-    gain: np.ndarray  # (2,) undoes the ridge's shrinkage towards the mean
+    fitted_q: np.ndarray  # (Q, 2) quantiles of the map's output on the footage
+    target_q: np.ndarray  # (Q, 2) quantiles of the real mouth in the footage
     holdout_corr: float  # opening correlation on the last fifth of the footage (fitted on the rest)
     delay: float = 0.0  # s: the footage's own offset between its sound and its mouth, learned with the map
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """The linear map, then each output's quantile mapped to the real mouth's: a ridge fit shrinks towards
+        the mean (a mouth that never really opens or closes); this restores the person's full range."""
         raw = features @ self.weights
-        return self.mean + (raw - self.mean) * self.gain
+        return np.stack([np.interp(raw[:, j], self.fitted_q[:, j], self.target_q[:, j]) for j in range(2)],
+                        1).astype(np.float32)
 
     def predict_speech(self, speech: Speech, fps: float, n_frames: int) -> np.ndarray:
         """(n_frames, 2) opening and width for new speech, with the window centred as when fitted."""
@@ -86,7 +90,9 @@ def fit_regressor(speech: Speech, fps: float, targets: np.ndarray, usable: np.nd
     y = targets[usable].astype(np.float64)
     cut = int(len(y) * 0.8)
     scores = {}
-    for delay in DELAYS:
+    # a short footage's held-out fifth is a few seconds: too noisy to move the window on (it picks chance peaks)
+    delays = DELAYS if usable.sum() >= DELAY_MIN_SECONDS * fps else (0.0,)
+    for delay in delays:
         x = frame_features(speech, fps, len(targets), delay, mel)[usable].astype(np.float64)
         for ridge in RIDGES:
             w = _solve(x[:cut], y[:cut], ridge)
@@ -98,7 +104,9 @@ def fit_regressor(speech: Speech, fps: float, targets: np.ndarray, usable: np.nd
     best = (c, ridge, delay)
     x = frame_features(speech, fps, len(targets), best[2], mel)[usable].astype(np.float64)
     w = _solve(x, y, best[1])
-    fitted = x @ w
-    gain = np.clip(y.std(0) / (fitted.std(0) + 1e-9), 1.0, 2.0)
-    return MouthRegressor(weights=w.astype(np.float32), mean=y.mean(0).astype(np.float32),
-                          gain=gain.astype(np.float32), holdout_corr=float(best[0]), delay=float(best[2]))
+    levels = np.linspace(0, 100, 51)
+    fitted_q = np.percentile(x @ w, levels, axis=0)
+    fitted_q += np.arange(len(levels))[:, None] * 1e-9  # strictly increasing for np.interp
+    return MouthRegressor(weights=w.astype(np.float32), fitted_q=fitted_q.astype(np.float64),
+                          target_q=np.percentile(y, levels, axis=0), holdout_corr=float(best[0]),
+                          delay=float(best[2]))
