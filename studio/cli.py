@@ -65,11 +65,13 @@ def _add_lipsync_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--fps", type=float, default=25.0, help="frame rate used when the face is a still photo")
     p.add_argument("--label", action="store_true", help="draw a visible \"AI-generated\" label in a corner")
+    p.add_argument("--footage", help="visemes engine: a video of the same person speaking to learn the mouth from "
+                                     "(default: the face video itself; useful with a photo)")
 
 
 def _lipsync_overrides(args) -> dict:
     return dict(engine=args.engine, model=args.model, face_index=args.face_index, face_point=args.face_point,
-                batch_size=args.batch_size, fps_for_image=args.fps, label=args.label)
+                batch_size=args.batch_size, fps_for_image=args.fps, label=args.label, footage=args.footage)
 
 
 def _print_result(result) -> None:

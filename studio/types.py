@@ -75,6 +75,7 @@ class LipSyncOptions:
     batch_size: int = 32
     fps_for_image: float = 25.0  # a still image is rendered at this frame rate
     label: bool = False  # draw a visible "AI-generated" label in a corner of every frame
+    footage: Optional[str] = None  # a video of the same person the visemes engine learns the mouth from (None: the face video)
 
 
 @dataclass(frozen=True)

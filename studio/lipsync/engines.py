@@ -25,13 +25,22 @@ def _general_checkpoint() -> Optional[str]:
     return None
 
 
-@ENGINES.register("visemes", "weights-free: warps the face-mesh mouth towards mouth shapes (visemes) from the speech")
+@ENGINES.register("visemes", "weights-free: the person's own mouths from the footage (a photo: warped lips, shaded interior), timed by the speech")
 def _visemes(device: str = "cpu", model: Optional[str] = None, batch_size: int = 32) -> LipSyncEngine:
     if model:
         raise InputError("the visemes engine uses no model; drop --model or choose --engine wav2lip")
     from .visemes import VisemeEngine
 
     return VisemeEngine(device=device)
+
+
+@ENGINES.register("visemes-v1", "the first weights-free engine (drawn flat interior, its original timing), for comparison")
+def _visemes_v1(device: str = "cpu", model: Optional[str] = None, batch_size: int = 32) -> LipSyncEngine:
+    if model:
+        raise InputError("the visemes-v1 engine uses no model; drop --model")
+    from .visemes import VisemeEngine
+
+    return VisemeEngine(device=device, version=1)
 
 
 @ENGINES.register(

@@ -26,6 +26,7 @@ ANTICIPATION = 0.04  # s: the mouth shape leads the sound it makes (phoneme timi
 # The loudness envelope already rises before a vowel's peak, so the audio path needs a delay instead: measured on
 # GRID s1 (benchmarks/lipsync_quality.py), +0.04 s made the mouth lead the real one by 2 frames at 25 fps.
 AUDIO_SHIFT = -0.04
+LEGACY_AUDIO_SHIFT = -0.04  # the first engine's value, kept reachable for comparisons (engine "visemes-v1")
 PARAMS = ("open", "round", "spread", "press", "fv")
 
 # (open, round, spread, press, fv)
@@ -138,12 +139,13 @@ def _track_from_audio(speech: Speech) -> np.ndarray:
     return _smooth(out, 0.025)
 
 
-def viseme_track(speech: Speech, fps: float, n_frames: int) -> VisemeTrack:
-    """The mouth parameters for output frames 0..n_frames-1 at ``fps``."""
+def viseme_track(speech: Speech, fps: float, n_frames: int, legacy_timing: bool = False) -> VisemeTrack:
+    """The mouth parameters for output frames 0..n_frames-1 at ``fps`` (``legacy_timing``: the first engine's)."""
     if speech.phonemes:
         track, source, shift = _track_from_phonemes(speech), "phonemes", ANTICIPATION
     else:
-        track, source, shift = _track_from_audio(speech), "audio", AUDIO_SHIFT
+        track, source = _track_from_audio(speech), "audio"
+        shift = LEGACY_AUDIO_SHIFT if legacy_timing else AUDIO_SHIFT
     # average over each frame's time span, shifted so the shape leads the sound slightly
     t = (np.arange(n_frames) + 0.5) / fps + shift
     idx = np.clip(np.round(t * TRACK_RATE).astype(int), 0, len(track) - 1)

@@ -133,6 +133,12 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     with times.timed("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
         speech = mark_speech(speech, check_first=True)
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
+    study = getattr(engine, "study", None)  # engines that learn the person's mouth from footage (visemes v2)
+    footage = options.footage or (None if plan.info.is_image else face_path)
+    if study is not None and footage is not None:
+        progress.update("learning the mouth from the footage", 0, None)
+        with times.timed("study"):
+            study(footage, tracker=options.tracker, face_index=options.face_index, face_point=options.face_point)
     job_id = job_id or new_job_id()
     marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
     with times.timed("engine"):
@@ -258,16 +264,19 @@ class _Render:
 
     def _finish_frame(self, index: int, frame: np.ndarray, face: Optional[Face], patch) -> np.ndarray:
         """One output frame, blended and ready to encode. Per-frame work on the finished picture goes here."""
-        if patch is not None and face is not None:
-            with self.times.timed("blend"):
-                frame = self.blend(frame, patch, face, inplace=self.inplace)
-            self.with_face += 1
+        if face is not None:
+            self.with_face += 1  # an engine may leave a face as it is (a closed mouth): it still counts and is scored
+            if patch is not None:
+                with self.times.timed("blend"):
+                    frame = self.blend(frame, patch, face, inplace=self.inplace)
             if self.meter is not None:
                 with self.times.timed("sync score"):
                     self.meter.add_frame(index, frame, face)
         if self.marker is not None:
-            with self.times.timed("mark"):  # every changed frame carries the video mark; others pass unmarked
-                frame = self.marker.mark(frame, face if patch is not None else None)
+            # every frame with the face carries the video mark (a closed mouth left as it was is still part of a
+            # made performance); frames without the face pass unmarked
+            with self.times.timed("mark"):
+                frame = self.marker.mark(frame, face)
         return frame
 
 

@@ -28,15 +28,58 @@ ANCHORS = {"mediapipe478": [1, 2, 4, 5, 6, 98, 327, 168, 197, 195, 33, 133, 362,
 
 
 class VisemeEngine:
+    """``version=2`` (the default): the person's own mouths from their footage when it has them (see
+    ``study``), otherwise the warp with a shaded interior and teeth coloured from the image. ``version=1``
+    reproduces the first engine (flat dark interior, its audio timing) for comparisons."""
+
     name = "visemes"
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", version: int = 2):
         self.device = device  # everything runs on the CPU with OpenCV; accepted for a uniform interface
+        self.version = version
         self.track: Optional[VisemeTrack] = None
+        self.library = None  # MouthLibrary from study()
+        self.regressor = None  # MouthRegressor from study()
+        self.targets: Optional[np.ndarray] = None  # (n_frames, 2) wanted opening and width
+        self._picker = None
+        self._mask = None
+        self.report: dict = {}
+
+    def study(self, footage, *, tracker: str = "mediapipe", face_index=None, face_point=None,
+              max_seconds: float = 90.0) -> dict:
+        """Learn this person's mouth from a video of them (usually the face video itself): the exemplar library,
+        and, when the footage has speech, the map from their voice to their mouth. Returns what was learned."""
+        from .study import study_footage
+
+        if self.version < 2:
+            return {}
+        self.library, self.regressor, self.report = study_footage(
+            footage, tracker=tracker, face_index=face_index, face_point=face_point, max_seconds=max_seconds)
+        return self.report
 
     def prepare(self, speech: Speech, fps: float, n_frames: int) -> None:
-        self.track = viseme_track(speech, fps, n_frames)
+        self.track = viseme_track(speech, fps, n_frames, legacy_timing=self.version < 2)
         log.info("viseme track from %s, %d frames", self.track.source, n_frames)
+        self.targets = None
+        lib = self.library
+        if lib is None or not lib.usable:
+            return
+        from .mouth_library import ExemplarPicker, mouth_mask
+
+        if self.regressor is not None:
+            self.targets = self.regressor.predict_speech(speech, fps, n_frames)
+            source = "the person's own voice-to-mouth map"
+        else:  # footage without speech: the rule-based track, scaled to this mouth's range
+            lo, hi = np.percentile(lib.shapes[:, 0], [5, 97])
+            w_mid, w_sd = float(np.median(lib.shapes[:, 1])), float(lib.shapes[:, 1].std())
+            t = self.track
+            self.targets = np.stack([lo + (hi - lo) * t["open"],
+                                     w_mid + w_sd * (1.5 * t["spread"] - 2.0 * t["round"])], 1).astype(np.float32)
+            source = "the viseme track scaled to the person's mouth"
+        after = (np.arange(n_frames) + 0.5) / fps > speech.duration + 0.05
+        self.targets[after, 0] = float(np.percentile(lib.shapes[:, 0], 5))  # after the speech: at rest
+        self._picker, self._mask = ExemplarPicker(lib), mouth_mask(lib)
+        log.info("visemes v2: %d exemplars of the person's mouth, targets from %s", len(lib), source)
 
     def render(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[Face]], indices_: Sequence[int]):
         if self.track is None:
@@ -45,10 +88,23 @@ class VisemeEngine:
         for frame, face, i in zip(frames, faces, indices_):
             if face is None:
                 out.append(None)
-                continue
-            params = self.track.values[min(i, len(self.track.values) - 1)]
-            out.append(render_mouth(frame, face, params))
+            elif self.targets is not None:
+                out.append(self._exemplar(frame, face, min(i, len(self.targets) - 1)))
+            else:
+                params = self.track.values[min(i, len(self.track.values) - 1)]
+                out.append(render_mouth(frame, face, params, shaded=self.version >= 2))
         return out
+
+    def _exemplar(self, frame: np.ndarray, face: Face, i: int) -> Optional[Patch]:
+        from .mouth_library import mouth_shape, paste, yaw
+
+        target = self.targets[i]
+        closed = self.library.closed_level
+        if target[0] < closed and mouth_shape(face.landmarks, face.scheme)[0] < closed:
+            self._picker.prev = None  # the person's own closed mouth stays: no patch at all
+            return None
+        k = self._picker.pick(target, yaw(face.landmarks, face.scheme), i)
+        return paste(frame, face, self.library, k, self._mask)
 
 
 def _mouth_frame(lm: np.ndarray, scheme: str):
@@ -151,7 +207,7 @@ def _dense_field(points, moves, box, sigma: float, step: int = 2) -> np.ndarray:
 
 
 def _paint_interior(image: np.ndarray, face: Face, moves_by_index: dict, offset, info) -> None:
-    """Dark mouth interior (with a band of upper teeth on wide openings) between the moved inner lips."""
+    """(version 1) Flat dark mouth interior (with a band of upper teeth on wide openings) between the moved inner lips."""
     import cv2
 
     lm, scheme = face.landmarks, face.scheme
@@ -184,8 +240,74 @@ def _paint_interior(image: np.ndarray, face: Face, moves_by_index: dict, offset,
     image[...] = np.clip(mixed, 0, 255).astype(np.uint8)
 
 
-def render_mouth(frame: np.ndarray, face: Face, params: np.ndarray) -> Patch:
-    """Warp one frame's lower face to the mouth parameters; returns the changed region as a Patch."""
+def _person_colours(image: np.ndarray, face: Face, offset) -> tuple[np.ndarray, np.ndarray]:
+    """(lip colour, teeth colour) taken from the picture itself: the median of the lip band between the outer and
+    inner contours, and off-white toned to the face's brightest pixels (a dim photo gets dim teeth)."""
+    import cv2
+
+    lm, scheme = face.landmarks - np.array(offset, np.float32), face.scheme
+    h, w = image.shape[:2]
+    outer = np.vstack([lm[indices(scheme, "lips_outer_upper")], lm[indices(scheme, "lips_outer_lower")][::-1]])
+    inner = np.vstack([lm[indices(scheme, "lips_inner_upper")], lm[indices(scheme, "lips_inner_lower")][::-1]])
+    band = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(band, [np.round(outer).astype(np.int32)], 255)
+    cv2.fillPoly(band, [np.round(inner).astype(np.int32)], 0)
+    pixels = image[band > 0].astype(np.float32)
+    lip = np.median(pixels, axis=0) if len(pixels) >= 8 else np.array([150, 90, 90], np.float32)
+    bright = np.percentile(image.reshape(-1, 3).astype(np.float32), 97, axis=0)
+    teeth = np.clip(0.8 * np.array([236, 230, 218], np.float32) * (bright.mean() / 235.0) + 0.2 * bright, 60, 245)
+    return lip, teeth
+
+
+def _paint_shaded_interior(image: np.ndarray, face: Face, moves_by_index: dict, offset, info,
+                           colours) -> None:
+    """Mouth interior in the person's colours: a cavity shaded from the lips' own hue to near black, an upper-teeth
+    band lit in the middle and shadowed at the corners, a hint of lower teeth and tongue on wide openings."""
+    import cv2
+
+    lm, scheme = face.landmarks, face.scheme
+    if info["gap"] < 0.03 * info["scale"]:
+        return
+    lip, teeth = colours
+    up = [lm[k] + moves_by_index.get(k, 0) for k in indices(scheme, "lips_inner_upper")]
+    lo = [lm[k] + moves_by_index.get(k, 0) for k in indices(scheme, "lips_inner_lower")]
+    poly = np.array(up + lo[::-1], np.float32) - np.array(offset, np.float32)
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * 4).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=2)
+    if not mask.any():
+        return
+    soft = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.7)[..., None]
+    gap = max(1.0, info["gap"])
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    up_y = np.interp(np.arange(w), poly[: len(up), 0], poly[: len(up), 1])[None, :]
+    lo_y = np.interp(np.arange(w), poly[len(up):, 0][::-1], poly[len(up):, 1][::-1])[None, :]
+    depth = np.clip((ys - up_y) / np.maximum(lo_y - up_y, 1.0), 0, 1)  # 0 at the upper lip, 1 at the lower
+    left, right = poly[:, 0].min(), poly[:, 0].max()
+    across = np.clip(np.abs(xs - (left + right) / 2) / max(1.0, (right - left) / 2), 0, 1)  # 0 middle, 1 corners
+    # the cavity: the lips' hue, darkest in the middle of the opening and towards the corners
+    dark = lip * 0.45
+    shade = (1.0 - 0.5 * np.sin(np.pi * depth)) * (1.0 - 0.4 * across ** 2)
+    interior = dark[None, None, :] * shade[..., None]
+    if info["open"] > 0.3:
+        teeth_h = min(0.42 * gap, 0.13 * info["scale"])
+        rel = (ys - up_y) / max(teeth_h, 1.0)
+        band = np.clip((1.0 - rel) * 4.0, 0, 1) * (rel > -0.3)  # solid, with a short soft lower edge
+        band = band * (1.0 - 0.75 * across ** 3)  # teeth recede into shadow towards the corners
+        lit = teeth[None, None, :] * (0.78 + 0.22 * np.cos(np.pi * across))[..., None]
+        lit = lit * (1.0 - 0.25 * np.clip(rel, 0, 1))[..., None]  # the lower edge of the teeth is shaded
+        interior = interior * (1 - band[..., None]) + lit * band[..., None]
+    if info["open"] > 0.6:
+        tongue = np.clip((depth - 0.65) / 0.35, 0, 1) * (1.0 - across ** 2)
+        interior = interior * (1 - 0.5 * tongue[..., None]) + (lip * 0.55)[None, None, :] * 0.5 * tongue[..., None]
+    mixed = image.astype(np.float32) * (1 - soft) + interior * soft
+    image[...] = np.clip(mixed, 0, 255).astype(np.uint8)
+
+
+def render_mouth(frame: np.ndarray, face: Face, params: np.ndarray, shaded: bool = True) -> Patch:
+    """Warp one frame's lower face to the mouth parameters; returns the changed region as a Patch.
+    ``shaded`` paints the v2 interior in the person's colours; False the first engine's flat dark one."""
     import cv2
 
     points, moves, info = target_displacements(face, params)
@@ -200,5 +322,9 @@ def render_mouth(frame: np.ndarray, face: Face, params: np.ndarray) -> Patch:
     lip_ids = sorted(set(sum((indices(face.scheme, n) for n in
                               ("lips_outer_upper", "lips_outer_lower", "lips_inner_upper", "lips_inner_lower")), [])))
     moves_by_index = {k: moves[i] for i, k in enumerate(lip_ids)}
-    _paint_interior(warped, face, moves_by_index, (x1, y1), info)
+    if shaded:
+        colours = _person_colours(frame[y1:y2, x1:x2], face, (x1, y1))
+        _paint_shaded_interior(warped, face, moves_by_index, (x1, y1), info, colours)
+    else:
+        _paint_interior(warped, face, moves_by_index, (x1, y1), info)
     return Patch(box=box, image=warped)
