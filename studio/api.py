@@ -78,7 +78,13 @@ class Studio:
         check_face_source(face)
         options = self._checked(_with(options, overrides))
         speech = load_speech_file(audio)
+        report = None
+        if options.personalize:  # fine-tune on the face video's own footage first (cached), or fall back
+            from .lipsync.personalize import personalized_options
+
+            options, report = personalized_options(face, options, self.device, Progress.of(progress))
         result = run_lipsync(face, speech, out, options, self.device, Progress.of(progress))
+        result = _replace(result, personalization=report) if report is not None else result
         _seal_render(result, "lipsync", options, inputs={"face": face, "audio": audio})
         return result
 
@@ -268,11 +274,21 @@ def _seal_render(result, kind: str, options, *, inputs=None, text=None, voice=No
         consents["face_model"] = f"no face model (the weights-free {engine} engine)"
     settings = {}
     if options is not None:
-        settings["lipsync"] = {k: (Path(v).name if k == "model" and v else v) for k, v in asdict(options).items()}
+        settings["lipsync"] = {k: (Path(v).name if k in ("model", "personalize_from") and v else v)
+                               for k, v in asdict(options).items()}
     if text is not None:
         from .voice.service import SpeakOptions
 
         settings["speak"] = asdict(speak_options or SpeakOptions())
+    report = getattr(result, "personalization", None)
+    if report is not None:  # what personalisation did (its consent is in the model's metadata, above)
+        settings["personalization"] = {
+            "model": report.model.name if report.model else None, "key": report.key, "cached": report.cached,
+            "fallback_reason": report.fallback_reason, "base": Path(str(report.base)).name if report.base else None,
+            "usable_seconds": report.usable_seconds, "steps": report.steps, "heldout": report.heldout,
+            "heldout_base": report.heldout_base}
+        if report.model is None:
+            consents["face_model"] = f"no face model (personalisation fell back: {report.fallback_reason})"
     if engine is not None:
         settings["render"] = {"frames": result.frames, "fps": result.fps, "frames_with_face": result.frames_with_face}
     # a rendered sound track is always marked (run_lipsync); speech alone unless the API's option turned it off
