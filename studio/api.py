@@ -39,9 +39,10 @@ class Studio:
     def lipsync_models(self, *, ready_only: bool = True) -> list[str]:
         """Names of the installed network checkpoints and actor models (what ``model=`` accepts by name); by default
         without unfinished actor models, which lip-sync refuses (``ready_only=False`` lists them too)."""
-        from .checkpoints import installed_names
+        from .checkpoints import REGISTRY, installed_names
 
-        names = installed_names()
+        # generators only: a sync expert (lipsync_expert, base_expert) cannot render
+        names = [n for n in installed_names() if n not in REGISTRY or REGISTRY[n].kind == "wav2lip"]
         if ready_only:
             from .lipsync.training.service import list_models
 

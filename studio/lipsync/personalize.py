@@ -109,9 +109,9 @@ def personalize(video, consent: Optional[str], settings: PersonalizeSettings = P
                                     dict(video_sha256=file_sha256(video), video=video.name, key=key), progress)
         heldout, heldout_base = {}, {}
         if heldout_piece is not None:
-            heldout = heldout_scores(folder / "model.pt", heldout_piece, device, progress)
-            if settings.compare_base:
-                heldout_base = heldout_scores(base, heldout_piece, device, progress)
+            scored = heldout_scores([folder / "model.pt"] + ([base] if settings.compare_base else []),
+                                    heldout_piece, device, progress)
+            heldout, heldout_base = scored[0], (scored[1] if len(scored) > 1 else {})
         report = PersonalizationReport(
             model=folder / "model.pt", key=key, base=str(base), usable_seconds=round(usable, 2),
             heldout_seconds=round(heldout_seconds, 2), steps=steps, train_seconds=round(seconds, 1),
@@ -289,40 +289,51 @@ def _arch(model) -> dict:
     return build_model(load_checkpoint(model)).config
 
 
-def heldout_scores(model, video: Path, device: str, progress: Progress) -> dict:
-    """Re-sync ``video`` to its own sound with ``model``; compare mouths with the real frames: mouth_open_corr
-    (Pearson, lag 0), best_lag (frames within +-5, + = the render is late) and mouth_psnr (dB, lower face crops)."""
-    from ..face import track_with_frames
+def heldout_scores(models, video: Path, device: str, progress=None, audio_path=None) -> list[dict]:
+    """Re-sync ``video`` to its own sound (or ``audio_path``'s) with each model (in memory: the same tracking, engine and blend as a
+    render, without encoding) and compare its mouths with the real frames: mouth_open_corr (Pearson, lag 0),
+    best_lag (frames within +-5, + = the render is late) and mouth_psnr (dB, the lower half of 96 px face crops).
+    Note that, as in Wav2Lip inference, each frame is its own reference (the real mouth is in the model's input)."""
+    from ..audio.io import load_audio
+    from ..face import track_frames, track_with_frames
     from ..face.landmarks import mouth_opening
     from ..lipsync.metrics import best_lag, pearson, psnr
-    from ..types import LipSyncOptions
+    from ..types import Speech
     from ..video.io import probe, read_frames
-    from .neural import face_crop
-    from .pipeline import load_speech_file, run_lipsync
+    from .blend import blend
+    from .neural import Wav2LipEngine, face_crop
 
-    work = Path(tempfile.mkdtemp(prefix="studio-heldout-"))
-    try:
-        out = work / "resynced.mp4"
-        run_lipsync(video, load_speech_file(video), out, LipSyncOptions(engine="wav2lip", model=str(model)), device,
-                    progress)
-        real_info, gen_info = probe(video), probe(out)
-        opening_real, opening_gen, psnrs = [], [], []
-        for (frame, face), (gen, gface) in zip(track_with_frames(read_frames(real_info), real_info.fps),
-                                               track_with_frames(read_frames(gen_info), gen_info.fps)):
-            opening_real.append(np.nan if face is None else mouth_opening(face.landmarks))
-            opening_gen.append(np.nan if gface is None else mouth_opening(gface.landmarks))
-            if face is not None:
-                psnrs.append(psnr(face_crop(frame, face.box, 96)[48:], face_crop(gen, face.box, 96)[48:]))
-        r, g = _filled(opening_real), _filled(opening_gen)
-        scores = dict(frames=len(opening_real))
+    progress = Progress.of(progress)
+    info = probe(video)
+    frames, faces = [], []
+    for frame, face in track_with_frames(read_frames(info), info.fps):
+        frames.append(frame)
+        faces.append(face)
+    audio, sr = load_audio(audio_path or video, 16000, allow_silent=True)
+    real = _filled([np.nan if f is None else mouth_opening(f.landmarks) for f in faces])
+    results = []
+    for k, model in enumerate(models):
+        progress.update("scoring on the held-out footage", k, len(models))
+        engine = Wav2LipEngine(str(model), device=device, batch_size=16)
+        engine.prepare(Speech(audio, sr), info.fps, len(frames))
+        rendered = []
+        for i in range(0, len(frames), 16):
+            patches = engine.render(frames[i:i + 16], faces[i:i + 16], list(range(i, min(i + 16, len(frames)))))
+            rendered += [f if p is None or fc is None else blend(f, p, fc)
+                         for f, p, fc in zip(frames[i:i + 16], patches, faces[i:i + 16])]
+        scores: dict = dict(frames=len(frames))
+        psnrs = [psnr(face_crop(f, fc.box, 96)[48:], face_crop(g, fc.box, 96)[48:])
+                 for f, g, fc in zip(frames, rendered, faces) if fc is not None]
         if psnrs:
             scores["mouth_psnr"] = round(float(np.mean(psnrs)), 2)
-        if r is None or g is None:
-            scores["note"] = "no face tracked in the " + ("held-out frames" if r is None else "re-synced frames")
-            return scores
-        return dict(mouth_open_corr=round(pearson(g, r), 4), best_lag=int(best_lag(g, r)), **scores)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        gen = _filled([np.nan if f is None else mouth_opening(f.landmarks) for f in track_frames(rendered, info.fps)])
+        if real is None or gen is None:
+            scores["note"] = "no face tracked in the " + ("held-out frames" if real is None else "re-synced frames")
+        else:
+            scores = dict(mouth_open_corr=round(pearson(gen, real), 4), best_lag=int(best_lag(gen, real)), **scores)
+        results.append(scores)
+    progress.update("scoring on the held-out footage", len(models), len(models))
+    return results
 
 
 def _filled(values) -> Optional[np.ndarray]:
