@@ -112,6 +112,7 @@ class PersonalizationReport:
     heldout_seconds: float = 0.0
     steps: int = 0
     train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0  # CPU time the fine-tune got (all threads; on a busy machine << train_seconds)
     prepare_seconds: float = 0.0
     heldout: dict = field(default_factory=dict)
     heldout_base: dict = field(default_factory=dict)
