@@ -350,7 +350,7 @@ class StudioApp:
                                 personalize = gr.Checkbox(label="Personalise from this video", value=False)
                                 budget = gr.Slider(1, 30, value=5, step=1, label="Budget (minutes)")
                                 personal_consent = gr.Textbox(
-                                    label="Consent statement (required to personalise)",
+                                    label="Consent statement (required to personalise)", value="",
                                     placeholder="e.g. Anna Novak agreed on 2026-11-20 to a lip-sync model of her face")
                             run_audio = gr.Button("Lip-sync", variant="primary")
                         with gr.Tab("From text"):
