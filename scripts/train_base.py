@@ -113,7 +113,7 @@ def ship(work: Path) -> None:
     for src, dst in (("model.pt", "base.pt"), ("expert.pt", "base_expert.pt")):
         shutil.copyfile(run / src, REPO / "checkpoints" / dst)
         print(dst, (REPO / "checkpoints" / dst).stat().st_size)
-    shutil.copyfile(run / "train.log", REPO / "checkpoints" / "base_train.log")
+    shutil.copyfile(run / "train.log", REPO / "benchmarks" / "results" / "base_train_log.jsonl")
 
 
 def main() -> None:

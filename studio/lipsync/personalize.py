@@ -42,6 +42,7 @@ VERSION = 1
 HOLDOUT = 0.2  # the last fifth of the footage is held out for the report
 MIN_SECONDS = 8.0  # of face + speech in the training part; below it the fine-tune learns too little
 BASE_MODEL, BASE_EXPERT = "base", "base_expert"
+MIN_EXPERT_ACC = 0.6  # a sync expert below this validation accuracy is not used for the sync loss
 VOICED_FRACTION = 0.3  # a piece counts as speech when this share of its 20 ms frames is voiced
 
 
@@ -263,6 +264,12 @@ def _fine_tune(folder: Path, clips, val_clip, base: str, expert: Optional[str], 
     from .training.train import Trainer, TrainConfig
 
     arch = _arch(base)
+    if expert is not None:  # an expert at chance on held-out people gives the generator noise, not sync
+        acc = (load_checkpoint(expert).meta.get("metrics") or {}).get("val_expert_acc")
+        if acc is not None and acc < MIN_EXPERT_ACC:
+            log.warning("the sync expert %s scored %.2f on held-out people (chance 0.5): fine-tuning on L1 alone",
+                        expert, acc)
+            expert = None
     # the base expert stays frozen (0 expert steps): it was trained on many people, which is what makes its sync
     # signal useful here; without one the fine-tune is L1 only. The sync loss acts from the first step (the base
     # generator already rebuilds faces); lr ramps up so a fresh optimiser does not throw the weights off.
@@ -323,7 +330,7 @@ def heldout_scores(models, video: Path, device: str, progress=None, audio_path=N
     results = []
     for k, model in enumerate(models):
         progress.update("scoring on the held-out footage", k, len(models))
-        engine = Wav2LipEngine(str(model), device=device, batch_size=16)
+        engine = Wav2LipEngine(str(model), device=device, batch_size=16, allow_unfinished=True)  # a measurement
         engine.prepare(Speech(audio, sr), info.fps, len(frames))
         rendered = []
         for i in range(0, len(frames), 16):
