@@ -39,9 +39,10 @@ class Studio:
     def lipsync_models(self, *, ready_only: bool = True) -> list[str]:
         """Names of the installed network checkpoints and actor models (what ``model=`` accepts by name); by default
         without unfinished actor models, which lip-sync refuses (``ready_only=False`` lists them too)."""
-        from .checkpoints import installed_names
+        from .checkpoints import REGISTRY, installed_names
 
-        names = installed_names()
+        # generators only: a sync expert (lipsync_expert, base_expert) cannot render
+        names = [n for n in installed_names() if n not in REGISTRY or REGISTRY[n].kind == "wav2lip"]
         if ready_only:
             from .lipsync.training.service import list_models
 
@@ -78,7 +79,13 @@ class Studio:
         check_face_source(face)
         options = self._checked(_with(options, overrides))
         speech = load_speech_file(audio)
+        report = None
+        if options.personalize:  # fine-tune on the face video's own footage first (cached), or fall back
+            from .lipsync.personalize import personalized_options
+
+            options, report = personalized_options(face, options, self.device, Progress.of(progress))
         result = run_lipsync(face, speech, out, options, self.device, Progress.of(progress))
+        result = _replace(result, personalization=report) if report is not None else result
         _seal_render(result, "lipsync", options, inputs={"face": face, "audio": audio})
         return result
 
@@ -290,11 +297,21 @@ def _seal_render(result, kind: str, options, *, inputs=None, text=None, voice=No
         consents["face_model"] = f"no face model (the weights-free {engine} engine)"
     settings = {}
     if options is not None:
-        settings["lipsync"] = {k: (Path(v).name if k == "model" and v else v) for k, v in asdict(options).items()}
+        settings["lipsync"] = {k: (Path(v).name if k in ("model", "personalize_from") and v else v)
+                               for k, v in asdict(options).items()}
     if text is not None:
         from .voice.service import SpeakOptions
 
         settings["speak"] = asdict(speak_options or SpeakOptions())
+    report = getattr(result, "personalization", None)
+    if report is not None:  # what personalisation did (its consent is in the model's metadata, above)
+        settings["personalization"] = {
+            "model": report.model.name if report.model else None, "key": report.key, "cached": report.cached,
+            "fallback_reason": report.fallback_reason, "base": Path(str(report.base)).name if report.base else None,
+            "usable_seconds": report.usable_seconds, "steps": report.steps, "heldout": report.heldout,
+            "heldout_base": report.heldout_base}
+        if report.model is None:
+            consents["face_model"] = f"no face model (personalisation fell back: {report.fallback_reason})"
     if engine is not None:
         settings["render"] = {"frames": result.frames, "fps": result.fps, "frames_with_face": result.frames_with_face}
         if getattr(result, "sync", None) is not None:  # the output's sync score and weak segments

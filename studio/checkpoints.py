@@ -37,6 +37,12 @@ FORMAT_VERSION = 1
 NON_COMMERCIAL = "Wav2Lip weights: research / non-commercial use only (see the Wav2Lip repository's licence)"
 
 
+BASE_LICENCE = ("CC BY 4.0 (derived from GRID speaker s1: Cooke, Barker, Cunningham & Shao 2006) + MIT (talking-head "
+                "sample clips of FuxiVirtualHuman/styletalk and KwaiVGI/LivePortrait); attribution in meta")
+BASE_SHA256 = None  # filled in when the trained files are shipped
+BASE_EXPERT_SHA256 = None
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
     name: str
@@ -76,6 +82,13 @@ REGISTRY: dict[str, CheckpointInfo] = {c.name: c for c in [
                    "later TorchScript release of the Wav2Lip authors", notes="TorchScript module"),
     CheckpointInfo("wav2lip_sd_nogan", "Wav2Lip-SD-NOGAN.pt", "wav2lip", NON_COMMERCIAL,
                    "later TorchScript release of the Wav2Lip authors", notes="TorchScript module"),
+    # bundled in checkpoints/: the start of personalisation (studio.lipsync.personalize), trained by
+    # scripts/train_base.py; their training config, data and metrics are in the files' meta
+    CheckpointInfo("base", "base.pt", "wav2lip", BASE_LICENCE, "bundled; trained with scripts/train_base.py",
+                   sha256=BASE_SHA256, notes="multi-person base generator (96 px, width 0.25) for personalisation"),
+    CheckpointInfo("base_expert", "base_expert.pt", "syncnet", BASE_LICENCE,
+                   "bundled; trained with scripts/train_base.py", sha256=BASE_EXPERT_SHA256,
+                   notes="sync expert trained on the same people, shipped with base"),
 ]}
 
 

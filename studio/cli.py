@@ -84,6 +84,8 @@ def _print_result(result) -> None:
         print(f"audio: {result.audio_path}")
     if result.sync is not None:
         print(result.sync.summary())
+    if getattr(result, "personalization", None) is not None:
+        print(result.personalization.describe())
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds_per_stage.items())
     print(f"time per stage: {stages}")
     if result.job_id:
@@ -135,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lipsync", help="make the face in a video/photo follow an audio track")
     _add_lipsync_options(p)
     p.add_argument("--audio", required=True, help="audio file (WAV, MP3, FLAC...) or a video with sound")
+    p.add_argument("--personalize", action="store_true",
+                   help="first fine-tune a model on the face video's own footage (10-60 s of the person talking; "
+                   "cached, so a second render starts at once); needs --consent")
+    p.add_argument("--budget-minutes", type=float, default=5.0, help="with --personalize: time for the fine-tune")
+    p.add_argument("--consent", help='with --personalize: who agreed to have a model trained on their face, and '
+                   'when, e.g. "Anna Novak agreed on 2026-11-20"')
+    p.add_argument("--init", help="with --personalize: the generator to start from (default: the bundled base "
+                   "model; e.g. wav2lip.pth if you have the official one)")
 
     p = sub.add_parser("say", help="speak text and lip-sync a face to it")
     _add_lipsync_options(p)
@@ -315,7 +325,10 @@ def _run(args) -> int:
 
             print(studio.train(options_from_cli(args), progress=callback).describe())
         elif args.command == "lipsync":
-            _print_result(studio.lipsync(args.face, args.audio, args.out, progress=callback, **_lipsync_overrides(args)))
+            personal = dict(personalize=True, budget_minutes=args.budget_minutes, consent=args.consent,
+                            personalize_from=args.init) if args.personalize else {}
+            _print_result(studio.lipsync(args.face, args.audio, args.out, progress=callback,
+                                         **_lipsync_overrides(args), **personal))
         elif args.command == "say":
             result = studio.say(args.face, _text(args), args.out, voice=args.voice, speak_options=_speak_options(args),
                                 save_audio=args.save_audio, progress=callback, **_lipsync_overrides(args))

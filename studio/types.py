@@ -76,6 +76,12 @@ class LipSyncOptions:
     fps_for_image: float = 25.0  # a still image is rendered at this frame rate
     label: bool = False  # draw a visible "AI-generated" label in a corner of every frame
     footage: Optional[str] = None  # a video of the same person the visemes engine learns the mouth from (None: the face video)
+    # personalisation (studio.lipsync.personalize): fine-tune a model on the face video's own footage first (cached
+    # by content), then render with it; falls back to the weights-free engine when the footage or budget is too small
+    personalize: bool = False
+    budget_minutes: float = 5.0  # time for the fine-tune (footage preparation included)
+    consent: Optional[str] = None  # who agreed to have a model trained on their face, and when (personalize)
+    personalize_from: Optional[str] = None  # base generator (name or path); None = the bundled "base" model
 
 
 @dataclass(frozen=True)
@@ -119,3 +125,40 @@ class LipSyncResult:
     job_id: Optional[str] = None  # the render's job id: in its video mark (first 6 hex digits) and its provenance
     frames_marked: int = 0  # frames that carry the video mark (those whose face was changed)
     sync: Optional[SyncScore] = None  # how well the output's mouth follows the speech, with weak segments
+    personalization: Optional["PersonalizationReport"] = None  # with options.personalize: what it did and scored
+
+
+@dataclass(frozen=True)
+class PersonalizationReport:
+    """What personalising a model on a video's own footage did: the model (None: fell back, ``fallback_reason``
+    says why), whether it came from the cache, the footage used and the held-out scores (the last ``holdout``
+    fraction of the footage re-synced to its own sound: ``heldout`` for the personalised model, ``heldout_base``
+    for the base model it started from, each with mouth_open_corr, best_lag (frames, + = late), mouth_psnr)."""
+
+    model: Optional[Path]
+    key: str
+    cached: bool = False
+    fallback_reason: Optional[str] = None
+    base: Optional[str] = None
+    usable_seconds: float = 0.0  # face + speech footage the fine-tune used
+    heldout_seconds: float = 0.0
+    steps: int = 0
+    train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0  # CPU time the fine-tune got (all threads; on a busy machine << train_seconds)
+    prepare_seconds: float = 0.0
+    heldout: dict = field(default_factory=dict)
+    heldout_base: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)  # reason -> number of footage pieces left out
+
+    def describe(self) -> str:
+        if self.model is None:
+            return f"personalisation fell back to the weights-free engine: {self.fallback_reason}"
+        fmt = lambda d: ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items())  # noqa: E731
+        text = (f"personalised model {self.model} ({'from the cache' if self.cached else 'trained now'}: "
+                f"{self.steps} steps in {self.train_seconds / 60:.1f} min on {self.usable_seconds:.1f} s of face + "
+                f"speech, from {self.base})")
+        if self.heldout:
+            text += f"\nheld-out {self.heldout_seconds:.1f} s of the footage: {fmt(self.heldout)}"
+        if self.heldout_base:
+            text += f"\nbase model on the same: {fmt(self.heldout_base)}"
+        return text

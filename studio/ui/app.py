@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -177,14 +178,19 @@ class StudioApp:
         return [("(none: the engine's default)", ""), *[(n, n) for n in self.studio.lipsync_models()]]
 
     # ---- handlers -------------------------------------------------------------------------------------------
-    def lipsync(self, face, audio, engine, model, face_index, request: gr.Request, progress=gr.Progress()):
-        """face file + audio file -> (video, downloadable file, summary)."""
+    def lipsync(self, face, audio, engine, model, face_index, personalize=False, budget_minutes=5.0, consent="",
+                request: gr.Request = None, progress=gr.Progress()):
+        """face file + audio file -> (video, downloadable file, summary). With ``personalize``: a model is first
+        fine-tuned on the face video's own footage for ``budget_minutes`` (cached), which needs ``consent``."""
         if not face:
             raise problem("Upload a face video or photo first.")
         if not audio:
             raise problem("Upload or record the audio to lip-sync to.")
 
         options = self._options(engine, model, face_index)
+        if personalize:
+            options = replace(options, personalize=True, budget_minutes=float(budget_minutes or 5.0),
+                              consent=(consent or "").strip() or None)
 
         def job(prog):
             self._check_duration(face, "face video")
@@ -336,6 +342,16 @@ class StudioApp:
                         with gr.Tab("From audio"):
                             audio = gr.Audio(label="Audio (upload or record)", sources=["upload", "microphone"],
                                              type="filepath")
+                            with gr.Accordion("Personalise from this video", open=False):
+                                gr.Markdown("A model is first fine-tuned on the face video's own stretches of face "
+                                            "and speech (10-60 s of the person talking), then used for the render; "
+                                            "a second render of the same video starts at once. Too little footage "
+                                            "or time: the weights-free engine is used, and the summary says why.")
+                                personalize = gr.Checkbox(label="Personalise from this video", value=False)
+                                budget = gr.Slider(1, 30, value=5, step=1, label="Budget (minutes)")
+                                personal_consent = gr.Textbox(
+                                    label="Consent statement (required to personalise)", value="",
+                                    placeholder="e.g. Anna Novak agreed on 2026-11-20 to a lip-sync model of her face")
                             run_audio = gr.Button("Lip-sync", variant="primary")
                         with gr.Tab("From text"):
                             text = gr.Textbox(label="Text to say", lines=3, value="Hello, I never said this.")
@@ -356,7 +372,8 @@ class StudioApp:
                 detect_btn.click(self.detect_faces, [face], [faces_gallery, faces_note], api_name="detect_faces")
                 # progress and error badges go on the status line only, so a failed job leaves the result panels
                 # as they were instead of stamping "Error" on them
-                ev_audio = run_audio.click(self.lipsync, [face, audio, engine, model, face_index],
+                ev_audio = run_audio.click(self.lipsync, [face, audio, engine, model, face_index, personalize,
+                                                          budget, personal_consent],
                                            [video, download, summary], api_name="lipsync",
                                            concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy",
                                            show_progress_on=[job_status])
@@ -488,6 +505,9 @@ def _summary(result) -> str:
         text += "  \n⚠ No face was found: the video only got the new audio."
     if getattr(result, "sync", None) is not None:
         text += f"  \n**Sync:** {result.sync.summary()}"
+    report = getattr(result, "personalization", None)
+    if report is not None:
+        text += "  \n**Personalisation:** " + redact_paths(report.describe()).replace("\n", "  \n")
     return text
 
 

@@ -102,6 +102,9 @@ class WindowSampler:
         self.mel_len = np.array([mels[c].shape[1] for _, _, _, c in self.index])
         self.size = self.frames.shape[1]
         self.rng = np.random.default_rng(seed)
+        # colour, scale, pose and flip augmentation of each sample (the same for all its frames, its reference and
+        # its mouth mask): a base model trained on few people then meets new faces, light and framing
+        self.augment = False
 
     def state(self) -> dict:
         return self.rng.bit_generator.state
@@ -161,7 +164,7 @@ class WindowSampler:
         idx, t, far = self._draw(batch)
         synced = self.rng.integers(2, size=batch).astype(bool)
         audio_at = np.where(synced, t, far)
-        faces = lower_halves(self._windows(idx, t))
+        faces = lower_halves(self._augmented(self._windows(idx, t))[0])
         mels = self._mels(idx, audio_at[:, None])  # (B, 1, 80, 16)
         labels = torch.from_numpy(synced.astype(np.float32)).to(self.device).unsqueeze(1)
         return mels, faces, labels
@@ -172,7 +175,7 @@ class WindowSampler:
         idx, t, _ = self._draw(batch)
         n = self.n_usable[idx]
         starts = np.stack([t] + [self._far(n, t) for _ in range(negatives)], axis=1)  # (B, 1+K)
-        faces = lower_halves(self._windows(idx, t))
+        faces = lower_halves(self._augmented(self._windows(idx, t))[0])
         return self._mels(idx, starts)[:, :, None], faces
 
     def _other_clips(self, idx):
@@ -196,10 +199,46 @@ class WindowSampler:
             cross = self.rng.random(batch) < cross_clip
             other, other_t = self._other_clips(idx)
             ref_clip, far = np.where(cross, other, idx), np.where(cross, other_t, far)
-        gt, ref = self._windows(idx, t), self._windows(ref_clip, far)
+        gt, ref, mouth = self._augmented(self._windows(idx, t), self._windows(ref_clip, far), self._mouth_masks(idx, t))
         masked = gt.clone()
         masked[:, :, :, self.size // 2:] = 0
         inputs = torch.cat([masked, ref], dim=1)
         indiv = self._mels(idx, t[:, None] + np.arange(T)[None])[:, :, None]  # (B, T, 1, 80, 16)
         mel = self._mels(idx, t[:, None])  # (B, 1, 80, 16)
-        return indiv, inputs, gt, mel, self._mouth_masks(idx, t)
+        return indiv, inputs, gt, mel, mouth
+
+    def _augmented(self, *videos):
+        """The videos (B, C, T, S, S) with one random transform per sample, shared by all of them: flip, scale
+        0.9-1.1, rotation within 8 degrees, shift within 4 %, then (on 3-channel videos only, so masks stay masks)
+        brightness, contrast, saturation and per-channel gain. Unchanged when ``augment`` is off."""
+        if not self.augment:
+            return videos
+        torch = self.torch
+        b = len(videos[0])
+        r = self.rng
+        flip = np.where(r.random(b) < 0.5, -1.0, 1.0)
+        scale = r.uniform(0.9, 1.1, b)
+        angle = np.deg2rad(r.uniform(-8, 8, b))
+        shift = r.uniform(-0.04, 0.04, (b, 2)) * 2  # affine_grid coordinates span 2
+        gain = r.uniform(0.85, 1.15, (b, 1)) * r.uniform(0.92, 1.08, (b, 3))
+        contrast, saturation = r.uniform(0.8, 1.2, b), r.uniform(0.7, 1.3, b)
+        cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+        theta = np.stack([np.stack([cos * flip, -sin, shift[:, 0]], 1), np.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+        theta = torch.from_numpy(theta.astype(np.float32)).to(self.device)
+        f = torch.nn.functional
+        out = []
+        for v in videos:
+            _, c, t, s, _ = v.shape
+            grid = f.affine_grid(theta, (b, c * t, s, s), align_corners=False)
+            mode = "bilinear" if c == 3 else "nearest"
+            w = f.grid_sample(v.reshape(b, c * t, s, s), grid, mode=mode, padding_mode="border",
+                              align_corners=False).view(b, c, t, s, s)
+            if c == 3:
+                as_t = lambda a: torch.from_numpy(a.astype(np.float32)).to(self.device).view(b, -1, 1, 1, 1)  # noqa: E731
+                grey = w.mean(dim=1, keepdim=True)
+                w = grey + (w - grey) * as_t(saturation)
+                mean = w.mean(dim=(1, 2, 3, 4), keepdim=True)
+                w = (mean + (w - mean) * as_t(contrast)) * as_t(gain)
+                w = w.clamp(0, 1)
+            out.append(w)
+        return tuple(out)

@@ -250,10 +250,13 @@ def list_models() -> list[ModelInfo]:
     candidates += [(p.stem, p) for p in sorted(BUNDLED_CHECKPOINTS.glob("*.pt"))]
     for name, path in candidates:
         try:
-            meta = load_checkpoint(path).meta
+            loaded = load_checkpoint(path)
         except Exception as e:  # a damaged file should not hide the others
             log.warning("cannot read %s: %s", path, e)
             continue
+        if loaded.kind != "wav2lip":  # a sync expert shipped beside its generator (base_expert.pt) is no actor model
+            continue
+        meta = loaded.meta
         planned = meta.get("generator_steps", (meta.get("train_config") or {}).get("generator_steps"))
         found.append(ModelInfo(name, path, int(meta.get("step", 0)), dict(meta.get("metrics", {})),
                                ready=meta.get("ready", True) is not False,

@@ -77,6 +77,9 @@ class TrainConfig:
     # generator_steps: a run planned shorter than this ends unfinished rather than offering an untrained generator
     min_generator_steps: int = 1500
     val_batches: Optional[int] = None  # batches per validation; None = at least 4 and 64 windows
+    # colour, scale, pose and flip augmentation of training windows (sampler.WindowSampler._augmented): the base
+    # model trained on every person available uses it so that it meets new faces closer to them
+    augment: bool = False
 
     def ready_after(self) -> int:
         """Generator steps after which a model trained with this config is ready (usable with --model)."""
@@ -208,6 +211,7 @@ class Trainer:
 
         self.folder, self.config, self.device = Path(folder), config, torch.device(device)
         self.train, self.val = train_sampler, val_sampler
+        self.train.augment = config.augment  # validation windows stay as they are
         torch.manual_seed(config.seed)
         self.expert = SyncNetColor(config.img_size, config.width).to(self.device)
         self.generator = Wav2Lip(config.img_size, config.width).to(self.device)
