@@ -199,16 +199,16 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     if subs is not None:
         subtitles = read_subtitles(subs, video_duration=info.duration)
         source = normalise_language(options.language or language_from_name(Path(subs)) or "en")
-    else:  # transcribed from the video's own speech, below
-        subtitles, source = None, normalise_language(options.language or "en")
+    else:  # transcribed from the video's own speech, below (its language detected unless given)
+        subtitles, source = None, normalise_language(options.language) if options.language else None
         if not info.has_audio:
             raise InputError(f"{info.path} has no sound track to transcribe; give the lines with --subs")
-        if source != "en":
-            raise InputError(f"transcription here understands English only, not {source!r}; give the lines with --subs")
+    # None: the language of the transcribed speech (known after transcription)
     target = normalise_language(options.target_language) if options.target_language else source
-    engine = dub_speech.tts_engine_for(target, options.tts_engine)  # before any work: can the language be spoken?
-    if target != source:
-        find_translator(source, target, options.translator)
+    if target is not None:  # before any work: can the language be spoken, and translated into?
+        engine = dub_speech.tts_engine_for(target, options.tts_engine)
+        if source is not None and target != source:
+            find_translator(source, target, options.translator)
     options.mix.check()
     voice = None if options.voice == dub_speech.AUTO else dub_speech.resolve_voice(options.voice)
     if options.voice == dub_speech.AUTO:
@@ -227,8 +227,12 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     if transcribed:
         from .transcribe import transcript
 
-        subs = transcript(info.path, video_hash, source, job_dir, progress)
+        subs, source = transcript(info.path, video_hash, source, job_dir, progress)
         subtitles = read_subtitles(subs, video_duration=info.duration)
+        target = target or source
+        engine = dub_speech.tts_engine_for(target, options.tts_engine)
+        if target != source:  # the detected language must be translatable into the target
+            find_translator(source, target, options.translator)
     lines = list(subtitles.lines)
     speaker_voices = dub_speech.speaker_voices(options.speaker_voices, lines)
 
