@@ -255,6 +255,20 @@ class Studio:
             out = Path(video).with_name(f"{Path(video).stem}.{options.target_language or 'dub'}.mp4")
         return run_dub(video, subs, out, self._checked_dub(options), device=self.device, progress=Progress.of(progress))
 
+    def dub_edit_line(self, job_dir, line: int, text: str, *, progress=None):
+        """Rerun the dub whose job folder is ``job_dir`` with line number ``line`` saying ``text`` (in the dub's
+        language): only that line is re-synthesized and only its frames re-rendered. Returns a ``DubResult``."""
+        from .dubbing.job import edit_line
+
+        return edit_line(job_dir, line, text, device=self.device, progress=Progress.of(progress))
+
+    @staticmethod
+    def dub_table(result) -> list[list]:
+        """The per-line report of a ``DubResult`` as table rows: line, speaker, slot start, slot (s), produced (s),
+        stretch, overflow (s), fits, dubbed text."""
+        return [[d["index"], d.get("speaker") or "", d["slot_start"], d["slot"], d["produced"], d["stretch"],
+                 d["overflow"], "yes" if d["fits"] else "NO", d["dubbed_text"]] for d in result.lines]
+
     def dub_batch(self, batch, jobs_dir, *, workers: int = 1, options=None, progress=None):
         """Run a CSV/JSON batch of dubbing jobs (see ``studio.dubbing.batch``); returns a ``BatchResult``."""
         from .dubbing.batch import run_batch

@@ -355,10 +355,15 @@ def _add_dub_parser(sub) -> None:
     p = sub.add_parser("dub", help="dub a video from its subtitles (SRT/WebVTT), optionally translated, lip-synced")
     p.add_argument("--video", help="the video to dub")
     p.add_argument("--subs", help="timed lines (SRT or WebVTT, any common encoding); 'NAME: text' or <v NAME> "
-                   "names a speaker; without it the video's English speech is transcribed (Whisper tiny.en)")
+                   "names a speaker; without it the video's speech is transcribed (its language detected: Whisper base; "
+                   "English by tiny.en)")
     p.add_argument("-o", "--out", help="output MP4 (default VIDEO.LANG.mp4 beside the video)")
     p.add_argument("--to", help="translate the lines into this language first (e.g. es; apertium: en<->es)")
-    p.add_argument("--lang", help="language of the subtitles (default: from a name like ep01.es.srt, else en)")
+    p.add_argument("--lang", help="language of the subtitles (default: from a name like ep01.es.srt, else en) or, "
+                   "without --subs, of the speech (default: detected)")
+    p.add_argument("--edit-line", nargs=2, metavar=("N", "TEXT"),
+                   help="with --job-dir of a finished dub: line N says TEXT (the dub's language); only that line "
+                   "is synthesized and rendered again")
     p.add_argument("--voice", help="a saved voice name, 'auto' (clone the speaker from the video; needs --consent) "
                    "or a reference recording; default: the base voice")
     p.add_argument("--consent", help="for --voice auto or a recording: who agreed to have their voice cloned, and when")
@@ -418,10 +423,18 @@ def _dub(studio, args, callback) -> int:
         print(f"{len(result.outcomes)} job(s): {done} done, {skipped} skipped (finished before), "
               f"{len(result.failed)} failed" + ("; run the same command again to retry them" if result.failed else ""))
         return 1 if result.failed else 0
-    if not args.video:
+    if args.edit_line:
+        if not args.job_dir:
+            raise InputError("--edit-line needs --job-dir FOLDER: the job folder of the finished dub")
+        number, text = args.edit_line
+        if not number.strip().isdigit():
+            raise InputError(f"--edit-line {number!r}: the line number comes first, e.g. --edit-line 3 \"Hola.\"")
+        result = studio.dub_edit_line(args.job_dir, int(number), text, progress=callback)
+    elif not args.video:
         raise InputError("studio dub needs --video (and --subs, or its speech is transcribed; or --batch FILE "
                          "--jobs-dir FOLDER)")
-    result = studio.dub(args.video, subs=args.subs, out=args.out, options=options, progress=callback)
+    else:
+        result = studio.dub(args.video, subs=args.subs, out=args.out, options=options, progress=callback)
     callback.close()
     print(f"wrote {result.path} ({result.language}); subtitles {result.srt_path}, {result.vtt_path}")
     fit = result.fit

@@ -504,3 +504,21 @@ def test_real_clip_dub_fits_its_line(tmp_path):
     (tmp_path / "c.srt").write_text(_srt([(0.3, duration - 0.3, "Place blue at the end now.")]), encoding="utf-8")
     result = run_dub(clip, tmp_path / "c.srt", tmp_path / "c.dub.mp4", replace(_options(), lip_sync=False))
     assert result.fit["fit"] == 1 and probe(result.path).has_audio
+
+
+def test_spanish_speech_is_detected_transcribed_and_dubbed_into_english(tmp_path, astronaut):
+    from studio.dubbing.job import run_dub
+    from studio.voice.tts import synthesize
+
+    speech = synthesize("Me alegra verte otra vez.", language="es")
+    sr = speech.sample_rate
+    audio = np.concatenate([np.zeros(int(0.4 * sr), np.float32), speech.audio, np.zeros(int(0.4 * sr), np.float32)])
+    video = write_video(tmp_path / "es_clip.mp4", [astronaut[::4, ::4].copy()] * int(len(audio) / sr * 25), 25.0,
+                        audio=audio, sr=sr)
+    result = run_dub(video, None, tmp_path / "en.mp4", replace(_options(target_language="en"), lip_sync=False))
+    report = json.loads(result.report_path.read_text())
+    assert report["transcribed"] and report["source_language"] == "es" and report["language"] == "en"
+    heard = " ".join(x["text"].lower() for x in report["lines"])
+    assert "alegra" in heard and "verte" in heard
+    assert "glad" in " ".join(x["dubbed_text"].lower() for x in report["lines"])  # apertium: "Me alegra" -> glad
+    assert 0.3 <= report["lines"][0]["slot_start"] <= 0.7

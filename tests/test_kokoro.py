@@ -128,14 +128,16 @@ def test_long_text_is_cut_into_model_windows():
 
 
 def test_model_is_joined_into_the_studio_cache_and_checked(tmp_path, monkeypatch):
+    from studio import joined
+
     monkeypatch.setenv("STUDIO_CACHE", str(tmp_path))
     path = kokoro.model_file()
     assert path == tmp_path / "kokoro" / kokoro.MODEL_FILE and path.stat().st_size == 92361271
-    kokoro._joined.cache_clear()
+    joined._join.cache_clear()
     with open(path, "r+b") as f:  # a damaged file is joined again from the packages
         f.seek(1000)
         f.write(b"damage")
-    assert kokoro._sha256(kokoro.model_file()) == kokoro._expected_sha256()
+    assert joined.sha256_of(kokoro.model_file()) == kokoro._expected_sha256()
 
 
 def test_studio_speak_takes_a_language():

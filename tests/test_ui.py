@@ -1,6 +1,7 @@
 """The browser app: served on loopback, driven through gradio_client and through a real Chromium."""
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import socket
@@ -279,3 +280,30 @@ def test_browser_creates_a_voice_in_the_voices_tab(served, tmp_path):
             shutil.copy(shot, Path(tempfile.gettempdir()) / "studio-ui-voices.png")  # for a person to look at
         finally:
             browser.close()
+
+
+def test_dub_endpoint_reports_lines_and_rerenders_one_edited_line(client, tmp_path, astronaut):
+    import cv2
+    from gradio_client import handle_file
+
+    from conftest import tone, write_video
+
+    face = cv2.resize(astronaut, (192, 192), interpolation=cv2.INTER_AREA)
+    video = write_video(tmp_path / "clip.mp4", [face] * 75, 25.0, audio=tone(3.0, 16000, freq=150.0), sr=16000)
+    srt = tmp_path / "clip.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:01,300\nHello there.\n\n2\n00:00:01,700 --> 00:00:02,900\n"
+                   "Good to see you.\n", encoding="utf-8")
+    result, files, table, summary = client.predict(handle_file(str(video)), handle_file(str(srt)), "", "base", "",
+                                                   "visemes", api_name="/dub")
+    assert probe(_video_path(result)).frames == 75
+    assert sorted(Path(f).suffix for f in files) == [".mp4", ".srt", ".vtt"]
+    rows = table["data"]
+    assert [r[0] for r in rows] == [1, 2] and rows[1][-1] == "Good to see you." and rows[0][3] == pytest.approx(1.1)
+    assert "synthesized 2 line(s)" in summary
+    result, files, table, summary = client.predict(2, "See you soon.", api_name="/dub_line")
+    assert [r[-1] for r in table["data"]] == ["Hello there.", "See you soon."]
+    # only the edited line is spoken again; the picture is redone around it only (its span and the silent one
+    # after it, whose start moves with the new line's end), never the first line's span
+    assert "synthesized 1 line(s)" in summary and re.search(r"re-rendered [12] span", summary)
+    srt_out = next(f for f in files if f.endswith(".srt"))
+    assert "See you soon." in Path(srt_out).read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ the real timings beside it, and ``report.json`` in the job folder.
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -50,6 +51,9 @@ class DubOptions:
     # for measuring the dub itself (tests, benchmarks), like SpeakOptions.audio_mark
     audio_mark: bool = True
     job_dir: Optional[str] = None
+    # ((line number, target-language text), ...): replaces the dubbed text of those lines (an edit in the app or
+    # `Studio.dub_edit_line`); only the edited lines are synthesized again and only their spans re-rendered
+    line_edits: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,53 @@ def _translate(lines, source: str, target: str, name: Optional[str], folder: Pat
     return [c["text"] for c in cached]
 
 
+def apply_line_edits(texts: list[str], lines, edits) -> list[str]:
+    """``texts`` with the edited lines' text replaced (line numbers as in the subtitles, 1-based)."""
+    texts = list(texts)
+    numbers = {s.index: i for i, s in enumerate(lines)}
+    for number, text in edits:
+        if int(number) not in numbers:
+            raise InputError(f"line {number} does not exist; the subtitles have lines "
+                             f"{min(numbers)}-{max(numbers)}")
+        if not str(text).strip():
+            raise InputError(f"the new text of line {number} is empty; type what the line should say")
+        texts[numbers[int(number)]] = " ".join(str(text).split())
+    return texts
+
+
+def options_to_dict(options: DubOptions) -> dict:
+    return json.loads(json.dumps(asdict(options)))
+
+
+def options_from_dict(d: dict) -> DubOptions:
+    """The DubOptions written by :func:`options_to_dict` (the job's request.json)."""
+    from ..types import LipSyncOptions as L
+
+    d = dict(d)
+    lipsync = dict(d.pop("lipsync", {}))
+    if lipsync.get("face_point") is not None:
+        lipsync["face_point"] = tuple(lipsync["face_point"])
+    return DubOptions(**{**d, "fit": FitOptions(**d.pop("fit", {})), "mix": MixOptions(**d.pop("mix", {})),
+                         "lipsync": L(**lipsync),
+                         "speaker_voices": tuple(tuple(x) for x in d.get("speaker_voices", ())),
+                         "line_edits": tuple(tuple(x) for x in d.get("line_edits", ()))})
+
+
+def edit_line(job_dir, number: int, text: str, device: str = "cpu", progress=None) -> DubResult:
+    """Rerun the finished job in ``job_dir`` with line ``number`` saying ``text`` (target language): only that line
+    is synthesized again and only its span of the picture re-rendered (everything else comes from the job's
+    content-hashed cache). Earlier edits of other lines are kept."""
+    job_dir = Path(job_dir).expanduser()
+    request = read_json(job_dir / "request.json")
+    if not request:
+        raise InputError(f"{job_dir} holds no finished dubbing job (no request.json); dub the video first")
+    options = options_from_dict(request["options"])
+    edits = {int(n): t for n, t in options.line_edits}
+    edits[int(number)] = text
+    options = replace(options, line_edits=tuple(sorted(edits.items())), job_dir=str(job_dir))
+    return run_dub(request["video"], request["subtitles"], request["out"], options, device=device, progress=progress)
+
+
 def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = "cpu", progress=None) -> DubResult:
     """Dub ``video`` with the lines of ``subs`` (SRT/VTT; None = transcribed from the video's English speech) into
     ``out`` (MP4). See the module's docstring."""
@@ -149,16 +200,16 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     if subs is not None:
         subtitles = read_subtitles(subs, video_duration=info.duration)
         source = normalise_language(options.language or language_from_name(Path(subs)) or "en")
-    else:  # transcribed from the video's own speech, below
-        subtitles, source = None, normalise_language(options.language or "en")
+    else:  # transcribed from the video's own speech, below (its language detected unless given)
+        subtitles, source = None, normalise_language(options.language) if options.language else None
         if not info.has_audio:
             raise InputError(f"{info.path} has no sound track to transcribe; give the lines with --subs")
-        if source != "en":
-            raise InputError(f"transcription here understands English only, not {source!r}; give the lines with --subs")
+    # None: the language of the transcribed speech (known after transcription)
     target = normalise_language(options.target_language) if options.target_language else source
-    engine = dub_speech.tts_engine_for(target, options.tts_engine)  # before any work: can the language be spoken?
-    if target != source:
-        find_translator(source, target, options.translator)
+    if target is not None:  # before any work: can the language be spoken, and translated into?
+        engine = dub_speech.tts_engine_for(target, options.tts_engine)
+        if source is not None and target != source:
+            find_translator(source, target, options.translator)
     options.mix.check()
     voice = None if options.voice == dub_speech.AUTO else dub_speech.resolve_voice(options.voice)
     if options.voice == dub_speech.AUTO:
@@ -178,8 +229,12 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     if transcribed:
         from .transcribe import transcript
 
-        subs = transcript(info.path, video_hash, source, job_dir, progress)
+        subs, source = transcript(info.path, video_hash, source, job_dir, progress)
         subtitles = read_subtitles(subs, video_duration=info.duration)
+        target = target or source
+        engine = dub_speech.tts_engine_for(target, options.tts_engine)
+        if target != source:  # the detected language must be translatable into the target
+            find_translator(source, target, options.translator)
     lines = list(subtitles.lines)
     speaker_voices = dub_speech.speaker_voices(options.speaker_voices, lines)
 
@@ -187,6 +242,9 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     texts = [s.spoken for s in lines]
     if target != source:
         texts = _translate(lines, source, target, options.translator, job_dir / "translations", work, progress)
+    texts = apply_line_edits(texts, lines, options.line_edits)
+    write_json(job_dir / "request.json", {"video": str(info.path), "subtitles": None if transcribed else str(subs),
+                                          "out": str(out), "options": options_to_dict(options)})
     if voice is None:
         progress.update("dub: cloning the voice", 0, 1)
         had = read_json(job_dir / "auto-voice.json")

