@@ -1,28 +1,43 @@
-"""Voice cloning quality and speed: speaker similarity, speaker identification, intelligibility, real-time factor.
+"""Voice cloning quality and speed: speaker similarity by two encoders, identification, intelligibility, creation
+time, real-time factor; English and cross-lingual (Spanish) rows.
 
-    python benchmarks/voice_clone.py DATA_DIR [--engines knn global] [--speakers N] [--out JSON]
+    python benchmarks/voice_clone.py DATA_DIR [--engines knn kokoro kokoro-fit hybrid] [--speakers N]
+        [--sentences N] [--es-sentences N] [--fit-seconds S] [--quick] [--out JSON]
 
 DATA_DIR has the layout of ../shared/data/librispeech: `train-clean-100/SPK-*.flac` (one utterance per gallery
 speaker) and `test-other/SPK/*.flac` (the speakers to clone, 10 utterances each). For each test speaker the first 3
-utterances (sorted by name) are the reference and the other 7 are held out. Ten fixed sentences are spoken by the
-base voice and by each engine in the cloned voice, and compared with the held-out real speech:
+utterances (sorted by name) are the reference and the other 7 are held out. Every voice is made from the reference
+only (the Kokoro style fit scores its candidates against the reference, never against held-out speech); fixed
+sentences are spoken by each system and compared with the held-out real speech.
 
-- similarity: cosine between the resemblyzer embedding of an output and the mean embedding of the held-out
-  utterances; for real speech, each held-out utterance against the mean of the other six;
-- the same for the held-out speech passed through the WORLD vocoder alone (the engine's ceiling);
+Systems: "base" (the piper voice), "knn" (piper converted by kNN), "kokoro" (the shipped Kokoro voice closest to the
+reference, chosen by resemblyzer on the reference: Kokoro unfitted), "kokoro-fit" (Kokoro with the style fitted to
+the reference, studio.voice.kokoro_fit), "hybrid" (the fitted Kokoro voice, then kNN conversion learnt between it and
+the reference).
+
+Each output is scored by two independent speaker encoders (studio.voice.similarity: resemblyzer, which the Kokoro
+fit optimises, and the voicefilter d-vector, which nothing is fitted to):
+- similarity: cosine between the output's embedding and the mean embedding of the held-out utterances; for real
+  speech, each held-out utterance against the mean of the other six;
 - identification: rank of the true speaker among all speakers in DATA_DIR (each gallery speaker's utterance, each
   test speaker's held-out mean) -> top-1 / top-5 accuracy;
-- WER of the bundled Whisper (tiny.en) on the output against the sentence;
-- real-time factor on this machine: seconds of compute (base speech + conversion) per second of audio
-  (conversion-only time is estimated as the whole call minus the base voice's time for the same sentence).
+- WER of the bundled Whisper (tiny.en) on the English output against the sentence;
+- creation: CPU seconds of this process to make the voice (reference cleaning, transcription, alignment, fit);
+- real-time factor on this machine: seconds of compute per second of audio (the whole `speak` call, audio mark
+  included; "base" is the bare piper synthesis).
+Cross-lingual rows: the Kokoro-based voices speaking Spanish sentences (and Kokoro's default Spanish voice as a
+baseline): similarity to the English held-out speech, identification, and Spanish WER by the multilingual Whisper
+base (benchmarks/tts_engines.py joins it from its packages).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +57,14 @@ SENTENCES = [
     "He wrote a long letter to his brother who lives across the ocean.",
     "After dinner, the children played a quiet game by the fireplace.",
 ]
+SENTENCES_ES = [
+    "Por favor, deja el paquete en la puerta principal antes del mediodía.",
+    "El museo abrirá una nueva exposición sobre barcos antiguos el próximo mes.",
+    "Nunca he visto tantos pájaros reunidos en una isla tan pequeña.",
+    "Gira a la izquierda en la panadería y camina dos calles hacia el río.",
+]
+ENCODERS = ("resemblyzer", "voicefilter")
+ALL_ENGINES = ("knn", "kokoro", "kokoro-fit", "hybrid")
 
 
 def read(path: Path) -> tuple[np.ndarray, int]:
@@ -60,128 +83,238 @@ def rank_of(emb: np.ndarray, gallery: np.ndarray, true_index: int) -> int:
     return int((scores > scores[true_index]).sum()) + 1
 
 
+def embed_files(files, enc, cache: dict) -> list[np.ndarray]:
+    out = []
+    for f in files:
+        key = f"{enc.name}:{f}"
+        if key not in cache:
+            cache[key] = enc.embed(*read(f))
+        out.append(cache[key])
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data_dir", type=Path)
-    ap.add_argument("--engines", nargs="+", default=["knn", "global"])
+    ap.add_argument("--engines", nargs="+", default=list(ALL_ENGINES), choices=ALL_ENGINES)
     ap.add_argument("--speakers", type=int, help="only the first N test speakers")
     ap.add_argument("--sentences", type=int, default=len(SENTENCES))
+    ap.add_argument("--es-sentences", type=int, default=len(SENTENCES_ES), help="Spanish sentences (0 = none)")
+    ap.add_argument("--fit-seconds", type=float, default=300.0, help="CPU seconds of the Kokoro style search")
+    ap.add_argument("--quick", action="store_true",
+                    help="3 speakers, 4 English and 2 Spanish sentences, a 60 CPU-second fit (shared machines)")
+    ap.add_argument("--embedding-cache", type=Path, help="an .npz keeping the gallery's embeddings between runs")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "voice_clone.json")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.speakers, args.sentences, args.es_sentences = args.speakers or 3, min(args.sentences, 4), \
+            min(args.es_sentences, 2)
+        args.fit_seconds = min(args.fit_seconds, 60.0)
 
+    from faster_whisper import WhisperModel
+
+    from benchmarks.tts_engines import wer as wer_multilingual
+    from benchmarks.tts_engines import whisper_base_dir
     from studio.audio.asr import transcribe, word_error_rate
-    from dataclasses import replace
-
     from studio.audio.io import resample
-    from studio.voice import world
-    from studio.voice.service import speak
-    from studio.voice.profiles import create_voice, speaker_embedding
+    from studio.voice.kokoro import KokoroTTS, _styles
+    from studio.voice.profiles import create_voice
+    from studio.voice.service import SpeakOptions, speak
+    from studio.voice.similarity import encoder
     from studio.voice.tts import synthesize
 
+    encoders = {n: encoder(n) for n in ENCODERS}
     gallery_files = sorted((args.data_dir / "train-clean-100").glob("*.flac"))
     speakers = sorted(d for d in (args.data_dir / "test-other").iterdir() if d.is_dir())
     if not gallery_files or not speakers:
         ap.error(f"{args.data_dir} needs train-clean-100/*.flac and test-other/SPK/*.flac")
     speakers = speakers[: args.speakers] if args.speakers else speakers
     sentences = SENTENCES[: args.sentences]
+    sentences_es = SENTENCES_ES[: args.es_sentences]
 
-    print(f"embedding {len(gallery_files)} gallery speakers ...", file=sys.stderr)
-    gallery = [unit(speaker_embedding(*read(f))) for f in gallery_files]
+    cache: dict = {}
+    if args.embedding_cache and args.embedding_cache.exists():
+        with np.load(args.embedding_cache) as z:
+            cache = {k: z[k] for k in z.files}
+    print(f"embedding {len(gallery_files)} gallery speakers with {', '.join(ENCODERS)} ...", file=sys.stderr)
+    gallery = {n: [unit(e) for e in embed_files(gallery_files, enc, cache)] for n, enc in encoders.items()}
+    if args.embedding_cache:
+        np.savez(args.embedding_cache, **cache)
     held, refs = {}, {}
-    for d in speakers:
+    all_speakers = sorted(d for d in (args.data_dir / "test-other").iterdir() if d.is_dir())
+    for d in all_speakers:
         files = sorted(d.glob("*.flac"))
         refs[d.name], held[d.name] = files[:3], files[3:]
-    held_emb = {s: [unit(speaker_embedding(*read(f))) for f in fs] for s, fs in held.items()}
-    enrol = {s: unit(np.mean(e, axis=0)) for s, e in held_emb.items()}
-    names = [f.name.split("-")[0] for f in gallery_files] + list(enrol)
-    bank = np.stack(gallery + list(enrol.values()))
+    held_emb = {n: {s: [unit(e) for e in embed_files(fs, enc, cache)] for s, fs in held.items()}
+                for n, enc in encoders.items()}
+    enrol = {n: {s: unit(np.mean(e, axis=0)) for s, e in held_emb[n].items()} for n in ENCODERS}
+    names = [f.name.split("-")[0] for f in gallery_files] + list(held)
+    bank = {n: np.stack(gallery[n] + list(enrol[n].values())) for n in ENCODERS}
+
+    asr_es = WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8",
+                          cpu_threads=int(os.environ.get("OMP_NUM_THREADS", "2"))) if sentences_es else None
+
+    def new_row() -> dict:
+        return {"sim": {n: [] for n in ENCODERS}, "rank": {n: [] for n in ENCODERS}, "wer_err": 0.0,
+                "wer_words": 0, "compute": 0.0, "seconds": 0.0, "create_cpu_s": []}
 
     systems = ["base", *args.engines]
-    rows = {k: {"sim": [], "rank": [], "wer_err": 0.0, "wer_words": 0, "compute": 0.0, "seconds": 0.0,
-                "convert": 0.0} for k in systems}
-    real = {"sim": [], "rank": []}
-    vocoded = {"sim": [], "rank": []}
+    es_systems = ["kokoro-base"] + [e for e in args.engines if e != "knn"]
+    rows = {k: new_row() for k in systems}
+    rows_es = {k: new_row() for k in es_systems}
+    real = {"sim": {n: [] for n in ENCODERS}, "rank": {n: [] for n in ENCODERS}}
     per_speaker = {}
+
+    def score(row: dict, y: np.ndarray, sr: int, sid: str, true_index: int) -> dict:
+        sims = {}
+        for n, enc in encoders.items():
+            emb = unit(enc.embed(y, sr))
+            sims[n] = float(emb @ enrol[n][sid])
+            row["sim"][n].append(sims[n])
+            row["rank"][n].append(rank_of(emb, bank[n], true_index))
+        return sims
+
     for s in speakers:
         sid = s.name
         true_index = names.index(sid)
-        # real held-out speech: leave-one-out enrolment for the true speaker
-        for k, e in enumerate(held_emb[sid]):
-            others = unit(np.mean([x for j, x in enumerate(held_emb[sid]) if j != k], axis=0))
-            real["sim"].append(float(e @ others))
-            b = bank.copy()
-            b[true_index] = others
-            real["rank"].append(rank_of(e, b, true_index))
-            # the vocoder's own ceiling: the same held-out utterance through WORLD analysis and synthesis
-            audio, sr = read(held[sid][k])
-            x = resample(audio, sr, world.WORK_RATE)
-            fr = world.analyse(x)
-            y = world.synthesize(fr.f0, fr.envelope, fr.aperiodicity)
-            vocoded["sim"].append(float(unit(speaker_embedding(y, world.WORK_RATE)) @ others))
-            vocoded["rank"].append(rank_of(speaker_embedding(y, world.WORK_RATE), b, true_index))
+        for n in ENCODERS:  # real held-out speech: leave-one-out enrolment for the true speaker
+            for k, e in enumerate(held_emb[n][sid]):
+                others = unit(np.mean([x for j, x in enumerate(held_emb[n][sid]) if j != k], axis=0))
+                real["sim"][n].append(float(e @ others))
+                b = bank[n].copy()
+                b[true_index] = others
+                real["rank"][n].append(rank_of(e, b, true_index))
         ref = np.concatenate([read(f)[0] for f in refs[sid]])
-        t0 = time.perf_counter()
-        profile = create_voice((ref, read(refs[sid][0])[1]), name=None, consent="benchmark: LibriSpeech, CC BY 4.0")
-        create_s = time.perf_counter() - t0
-        spk_rows = {k: [] for k in systems}
+        ref_sr = read(refs[sid][0])[1]
+        consent = "benchmark: LibriSpeech, CC BY 4.0"
+        profiles, create_cpu = {}, {}
+        if "knn" in args.engines:
+            t0 = time.process_time()
+            profiles["knn"] = create_voice((ref, ref_sr), name=None, consent=consent, engine="knn")
+            create_cpu["knn"] = time.process_time() - t0
+        if any(e in args.engines for e in ("kokoro", "kokoro-fit", "hybrid")):
+            t0 = time.process_time()
+            hybrid = create_voice((ref, ref_sr), name=None, consent=consent, engine="hybrid",
+                                  fit_seconds=args.fit_seconds)
+            create_cpu["hybrid"] = time.process_time() - t0
+            start = hybrid.facts["kokoro_start_voice"]
+            profiles["hybrid"] = hybrid
+            profiles["kokoro-fit"] = replace(hybrid, engine="kokoro", data=None)
+            profiles["kokoro"] = replace(hybrid, engine="kokoro", data=None, style=_styles()[start])
+            # the fit's own CPU time (the unfitted voice: its first step, the choice among the shipped voices)
+            create_cpu["kokoro-fit"] = hybrid.facts["kokoro_fit_seconds"]
+        for k, v in create_cpu.items():
+            if k in rows:
+                rows[k]["create_cpu_s"].append(v)
+        spk = {k: {n: [] for n in ENCODERS} for k in systems}
         for text in sentences:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             speech = synthesize(text)
-            base_s = time.perf_counter() - t0
-            outputs = {"base": (speech.audio, base_s, 0.0)}
+            outputs = {"base": (speech.audio, speech.sample_rate, time.process_time() - t0)}
             for e in args.engines:
-                # the whole `speak` call in the cloned voice (base speech at the speaker's pace + conversion)
-                t0 = time.perf_counter()
-                y = speak(text, voice=replace(profile, engine=e)).audio
-                total = time.perf_counter() - t0
-                outputs[e] = (y, total, max(0.0, total - base_s))
-            for k, (y, compute, conv_s) in outputs.items():
-                emb = unit(speaker_embedding(y, speech.sample_rate))
-                hyp = " ".join(seg.text for seg in transcribe(y, speech.sample_rate))
-                wer = word_error_rate(text, hyp)
+                t0 = time.process_time()
+                out = speak(text, voice=profiles[e])
+                outputs[e] = (out.audio, out.sample_rate, time.process_time() - t0)
+            for k, (y, sr, compute) in outputs.items():
+                sims = score(rows[k], y, sr, sid, true_index)
+                for n in ENCODERS:
+                    spk[k][n].append(sims[n])
+                hyp = " ".join(seg.text for seg in transcribe(y, sr))
                 n_words = len(text.split())
-                r = rows[k]
-                r["sim"].append(float(emb @ enrol[sid]))
-                r["rank"].append(rank_of(emb, bank, true_index))
-                r["wer_err"] += wer * n_words
-                r["wer_words"] += n_words
-                r["compute"] += compute
-                r["convert"] += conv_s
-                r["seconds"] += len(y) / speech.sample_rate
-                spk_rows[k].append(float(emb @ enrol[sid]))
-        per_speaker[sid] = {"reference_speech_s": profile.speech_seconds, "create_s": round(create_s, 2),
-                            "real_sim": round(float(np.mean(real["sim"][-len(held_emb[sid]):])), 3),
-                            **{f"{k}_sim": round(float(np.mean(v)), 3) for k, v in spk_rows.items()}}
-        print(f"speaker {sid}: {per_speaker[sid]}", file=sys.stderr)
+                rows[k]["wer_err"] += word_error_rate(text, hyp) * n_words
+                rows[k]["wer_words"] += n_words
+                rows[k]["compute"] += compute
+                rows[k]["seconds"] += len(y) / sr
+        spk_es = {k: {n: [] for n in ENCODERS} for k in es_systems}
+        for text in sentences_es:
+            for k in es_systems:
+                t0 = time.process_time()
+                if k == "kokoro-base":
+                    out = speak(text, options=SpeakOptions(engine="kokoro", language="es"))
+                else:
+                    out = speak(text, voice=profiles[k], options=SpeakOptions(language="es"))
+                compute = time.process_time() - t0
+                sims = score(rows_es[k], out.audio, out.sample_rate, sid, true_index)
+                for n in ENCODERS:
+                    spk_es[k][n].append(sims[n])
+                x = resample(out.audio, out.sample_rate, 16000)
+                segments, _ = asr_es.transcribe(x, language="es", beam_size=5, vad_filter=False,
+                                                condition_on_previous_text=False)
+                hyp = " ".join(seg.text.strip() for seg in segments)
+                n_words = len(text.split())
+                rows_es[k]["wer_err"] += wer_multilingual(text, hyp) * n_words
+                rows_es[k]["wer_words"] += n_words
+                rows_es[k]["compute"] += compute
+                rows_es[k]["seconds"] += len(out.audio) / out.sample_rate
+        per_speaker[sid] = {
+            "reference_speech_s": next(iter(profiles.values())).speech_seconds if profiles else None,
+            "create_cpu_s": {k: round(v, 1) for k, v in create_cpu.items()},
+            "kokoro_start_voice": profiles["hybrid"].facts["kokoro_start_voice"] if "hybrid" in profiles else None,
+            "kokoro_fit_score_on_reference": profiles["hybrid"].facts.get("kokoro_fit_score") if "hybrid" in profiles
+            else None,
+            "kokoro_start_score_on_reference": profiles["hybrid"].facts.get("kokoro_start_score")
+            if "hybrid" in profiles else None,
+            "real_sim": {n: round(float(np.mean(real["sim"][n][-len(held_emb[n][sid]):])), 3) for n in ENCODERS},
+            "en": {k: {n: round(float(np.mean(v[n])), 3) for n in ENCODERS} for k, v in spk.items()},
+            "es": {k: {n: round(float(np.mean(v[n])), 3) for n in ENCODERS} for k, v in spk_es.items()
+                   if v[ENCODERS[0]]},
+        }
+        print(f"speaker {sid}: {json.dumps(per_speaker[sid])}", file=sys.stderr, flush=True)
 
     def summary(r: dict) -> dict:
-        ranks = np.array(r["rank"])
-        out = {"similarity": round(float(np.mean(r["sim"])), 3), "top1": round(float(np.mean(ranks == 1)), 3),
-               "top5": round(float(np.mean(ranks <= 5)), 3), "trials": int(len(ranks))}
+        out = {}
+        for n in ENCODERS:
+            ranks = np.array(r["rank"][n])
+            out[n] = {"similarity": round(float(np.mean(r["sim"][n])), 3), "top1": round(float(np.mean(ranks == 1)), 3),
+                      "top5": round(float(np.mean(ranks <= 5)), 3)}
+        out["trials"] = int(len(r["rank"][ENCODERS[0]]))
         if "wer_words" in r:
             out.update(wer=round(r["wer_err"] / max(1, r["wer_words"]), 3),
-                       rtf=round(r["compute"] / max(1e-9, r["seconds"]), 3),
-                       rtf_conversion_only=round(r["convert"] / max(1e-9, r["seconds"]), 3))
+                       rtf=round(r["compute"] / max(1e-9, r["seconds"]), 3))
+            if r["create_cpu_s"]:
+                out["create_cpu_s"] = round(float(np.mean(r["create_cpu_s"])), 1)
         return out
 
     result = {
-        "data_dir": str(args.data_dir), "gallery_speakers": len(gallery_files), "test_speakers": len(speakers),
-        "sentences": len(sentences), "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpu_count": __import__("os").cpu_count(),
-        "real_heldout": summary(real), "real_heldout_world_vocoded": summary(vocoded), "systems": {k: summary(rows[k]) for k in systems},
+        "data_dir": str(args.data_dir), "gallery_speakers": len(gallery_files), "candidates": len(names),
+        "test_speakers": [s.name for s in speakers], "sentences": len(sentences), "sentences_es": len(sentences_es),
+        "fit_cpu_seconds": args.fit_seconds, "encoders": list(ENCODERS),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpu_count": os.cpu_count(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "wer_asr": {"en": "whisper tiny.en (int8)", "es": "whisper base multilingual (int8)"},
+        "real_heldout": summary(real), "systems": {k: summary(rows[k]) for k in systems},
+        "systems_es": {k: summary(rows_es[k]) for k in es_systems} if sentences_es else {},
         "per_speaker": per_speaker,
     }
-    print(f"{'system':12s} {'similarity':>10s} {'top-1':>6s} {'top-5':>6s} {'WER':>6s} {'RTF':>6s}")
-    rr = result["real_heldout"]
-    print(f"{'real speech':12s} {rr['similarity']:10.3f} {rr['top1']:6.2f} {rr['top5']:6.2f} {'-':>6s} {'-':>6s}")
-    rv = result["real_heldout_world_vocoded"]
-    print(f"{'real, WORLD':12s} {rv['similarity']:10.3f} {rv['top1']:6.2f} {rv['top5']:6.2f} {'-':>6s} {'-':>6s}")
-    for k, v in result["systems"].items():
-        print(f"{k:12s} {v['similarity']:10.3f} {v['top1']:6.2f} {v['top5']:6.2f} {v['wer']:6.3f} {v['rtf']:6.3f}")
+    print(table(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
     return 0
+
+
+def table(result: dict) -> str:
+    """A markdown table of the result (the README's)."""
+    head = ("| system | lang | sim resemblyzer | top-1 / top-5 | sim voicefilter | top-1 / top-5 | WER | create CPU s "
+            "| RTF |\n|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+
+    def line(name: str, lang: str, r: dict) -> str:
+        cells = [name, lang]
+        for n in ENCODERS:
+            e = r[n]
+            cells += [f"{e['similarity']:.3f}", f"{e['top1'] * 100:.0f} % / {e['top5'] * 100:.0f} %"]
+        cells += [f"{r['wer'] * 100:.1f} %" if "wer" in r else "-",
+                  f"{r['create_cpu_s']:.0f}" if "create_cpu_s" in r else "-",
+                  f"{r['rtf']:.2f}" if "rtf" in r else "-"]
+        return "| " + " | ".join(cells) + " |"
+
+    lines.append(line("real held-out speech", "en", result["real_heldout"]))
+    for k, r in result["systems"].items():
+        lines.append(line(k, "en", r))
+    for k, r in result.get("systems_es", {}).items():
+        lines.append(line(k, "es", r))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -196,17 +196,22 @@ class Studio:
 
         return available_voices()
 
-    def create_voice(self, reference, *, name: Optional[str] = None, consent: str, engine: str = "knn",
-                     overwrite: bool = False, progress=None, consent_covers_marked: bool = False):
+    def create_voice(self, reference, *, name: Optional[str] = None, consent: str, engine: Optional[str] = None,
+                     overwrite: bool = False, progress=None, consent_covers_marked: bool = False,
+                     fit_seconds: Optional[float] = None):
         """Clone a voice from a reference recording (audio file, video with sound, or ``(array, sample_rate)``).
 
         ``consent`` (who agreed, and when) is required and stored with the voice. With ``name`` the voice is saved
         and usable by name from then on; without, an unsaved profile is returned for this script's use.
+        ``engine``: one of ``voice_engines()`` (None = the default, the first); ``fit_seconds``: CPU seconds the
+        kokoro and hybrid engines spend fitting the speaker's style (None = KOKORO_FIT_SECONDS).
         """
-        from .voice.profiles import create_voice
+        from .voice.profiles import DEFAULT_ENGINE, KOKORO_FIT_SECONDS, create_voice
 
-        return create_voice(reference, name=name, consent=consent, engine=engine, overwrite=overwrite,
-                            progress=Progress.of(progress), consent_covers_marked=consent_covers_marked)
+        return create_voice(reference, name=name, consent=consent, engine=engine or DEFAULT_ENGINE,
+                            overwrite=overwrite, progress=Progress.of(progress),
+                            consent_covers_marked=consent_covers_marked,
+                            fit_seconds=KOKORO_FIT_SECONDS if fit_seconds is None else float(fit_seconds))
 
     def list_voices(self):
         """Saved voice profiles (``studio.voice.profiles.VoiceProfile``), by name."""
@@ -220,10 +225,10 @@ class Studio:
         delete_voice(name)
 
     def voice_engines(self) -> list[str]:
-        """Voice conversion engines (the first is the default)."""
-        from .voice.cloning import VOICE_CONVERTERS
+        """Voice engines installed here (the first is the default): knn, global, kokoro, hybrid."""
+        from .voice.profiles import voice_engines
 
-        return VOICE_CONVERTERS.available_names()
+        return voice_engines()
 
 
     # ---- actor models ---------------------------------------------------------------------------------------

@@ -170,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--name", required=True, help="voice name, used later as --voice NAME")
     q.add_argument("--from", dest="source", required=True, help="reference: audio file or a video with the speaker")
     q.add_argument("--consent", required=True, help='who agreed, and when (at least 10 characters), e.g. "Anna Novak agreed on 2026-11-20"')
-    q.add_argument("--engine", default="knn", help="voice conversion engine (see `studio voice engines`)")
+    q.add_argument("--engine", help="voice engine (see `studio voice engines`): knn/global convert the English base "
+                   "voice; kokoro (a Kokoro style fitted to the speaker) and hybrid (that, then kNN) speak en, es, fr, "
+                   "it, pt; default: the benchmark's best (studio.voice.profiles.DEFAULT_ENGINE)")
+    q.add_argument("--fit-seconds", type=float, help="kokoro/hybrid: CPU seconds for fitting the style (default 300)")
     q.add_argument("--overwrite", action="store_true", help="replace a voice of the same name")
     q.add_argument("--consent-covers-marked", action="store_true",
                    help="the reference carries a watermark (speech the studio or another Perth user made) and the "
@@ -178,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     vsub.add_parser("list", help="list saved voices")
     q = vsub.add_parser("delete", help="delete a saved voice")
     q.add_argument("name")
-    vsub.add_parser("engines", help="list voice conversion engines")
+    vsub.add_parser("engines", help="list voice engines")
 
     p = sub.add_parser("train", help="train (or resume) an actor model on footage of one person")
     p.add_argument("--name", required=True, help="model name, used later as `studio lipsync --model NAME`")
@@ -303,8 +306,11 @@ def _run(args) -> int:
             print(f"deleted voice {args.name}")
         else:
             from .voice.cloning import VOICE_CONVERTERS
+            from .voice.profiles import KOKORO_ENGINES, voice_engines
 
             _print_registry(VOICE_CONVERTERS)
+            for name, description in KOKORO_ENGINES.items():
+                print(f"{name}{'' if name in voice_engines() else ' (not installed)'}: {description}")
         return 0
 
     from .voice.service import looks_like_file
@@ -315,9 +321,11 @@ def _run(args) -> int:
             # a reference recording given directly: an unsaved voice for this job only (consent still required)
             args.voice = studio.create_voice(args.voice, consent=args.consent, progress=callback)
         if args.command == "voice":
-            v = studio.create_voice(args.source, name=args.name, consent=args.consent, engine=args.engine,
-                                    overwrite=args.overwrite, progress=callback,
-                                    consent_covers_marked=args.consent_covers_marked)
+            extra = {"engine": args.engine} if args.engine else {}
+            if args.fit_seconds is not None:
+                extra["fit_seconds"] = args.fit_seconds
+            v = studio.create_voice(args.source, name=args.name, consent=args.consent, overwrite=args.overwrite,
+                                    progress=callback, consent_covers_marked=args.consent_covers_marked, **extra)
             print(f"created voice {v.name} at {v.path}")
             print(v.summary())
         elif args.command == "train":

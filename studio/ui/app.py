@@ -283,6 +283,16 @@ class StudioApp:
         return values[row][0], values[row][-1]
 
     # ---- voices ---------------------------------------------------------------------------------------------
+    def voice_languages(self, voice, language="en"):
+        """The Language menu for a voice: every installed language for the base voice, the voice's own otherwise."""
+        choices = _language_choices()
+        if voice and voice != "base":
+            spoken = next((v.languages for v in self.studio.list_voices() if v.name == voice), None)
+            if spoken is not None:
+                choices = [c for c in choices if c[1] in spoken]
+        codes = [c[1] for c in choices]
+        return gr.update(choices=choices, value=language if language in codes else (codes or ["en"])[0])
+
     def voices_markdown(self) -> str:
         voices = self.studio.list_voices()
         if not voices:
@@ -485,8 +495,10 @@ class StudioApp:
             with gr.Tab("Voices"):
                 gr.Markdown("Clone a voice from a recording of the speaker (10 s to a few minutes of clear speech, one "
                             "speaker, no music), then use it by name here and in the Lip-sync tab. A consent statement "
-                            "(who agreed, and when) is required and is stored with the voice. The base voice and the "
-                            "cloned voices speak English.")
+                            "(who agreed, and when) is required and is stored with the voice. The base voice and "
+                            "knn/global voices speak English; kokoro and hybrid voices (a Kokoro voice fitted to the "
+                            "speaker, a few CPU minutes to make) speak English, Spanish, French, Italian and "
+                            "Portuguese.")
                 with gr.Row():
                     with gr.Column():
                         ref_audio = gr.Audio(label="Reference (upload or record)", sources=["upload", "microphone"],
@@ -495,7 +507,8 @@ class StudioApp:
                         consent = gr.Textbox(label="Consent statement (required)",
                                              info="who agreed to have their voice cloned, and when: at least 10 characters",
                                              placeholder="Anna Novak agreed on 2026-11-20 to have her voice cloned")
-                        voice_engine = gr.Dropdown(self.studio.voice_engines(), value="knn", label="Engine")
+                        voice_engine = gr.Dropdown(self.studio.voice_engines(), value=self.studio.voice_engines()[0],
+                                                   label="Engine")
                         create_btn = gr.Button("Create voice", variant="primary")
                         voice_status = gr.Markdown()
                     with gr.Column():
@@ -524,6 +537,9 @@ class StudioApp:
                 # voices made in other sessions (or by the CLI) show up in the menus of a freshly opened page
                 demo.load(lambda: [gr.update(choices=self.studio.voices())] * 2 + [self.deletable_voices()], None,
                           [preview_voice, voice, delete_name], api_name=False)
+                # the languages the chosen voice speaks (a kokoro/hybrid voice: all of Kokoro's; knn: English)
+                preview_voice.change(self.voice_languages, [preview_voice, preview_language], preview_language,
+                                     api_name=False)
                 speak_btn.click(self.speak, [preview_text, preview_voice, rate, preview_language], preview_audio, api_name="speak",
                                 concurrency_limit=2, concurrency_id="speak")
             with gr.Tab("Actor models"):

@@ -108,9 +108,14 @@ class KnnEnvelopeConverter:
         self.name = name
 
     # ---- creation ---------------------------------------------------------------------------------------------
-    def prepare(self, reference: np.ndarray, sample_rate: int, *, progress: Progress) -> tuple[ConversionData, dict]:
+    def prepare(self, reference: np.ndarray, sample_rate: int, *, progress: Progress,
+                say=None) -> tuple[ConversionData, dict]:
+        """``say``: text -> Speech, the base voice the conversion will start from (default: the piper voice; the
+        "hybrid" voices pass their fitted Kokoro voice)."""
         from ..audio.asr import transcribe
         from .tts import synthesize
+
+        say = say or synthesize
 
         ref = resample(reference, sample_rate, world.WORK_RATE)
         progress.update("transcribing the reference", 0, 1)
@@ -126,7 +131,7 @@ class KnnEnvelopeConverter:
             piece = ref[a:b]
             if len(piece) < world.WORK_RATE // 2:
                 continue
-            said = synthesize(seg.text)
+            said = say(seg.text)
             base = resample(said.audio, said.sample_rate, world.WORK_RATE)
             i, j, fb, fs = aligned_pairs(base, piece)
             if len(i) == 0:

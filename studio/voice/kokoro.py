@@ -180,11 +180,16 @@ class KokoroTTS:
     languages = tuple(LANGUAGES)
     voices = VOICES
 
-    def __init__(self, voice: Optional[str] = None):
-        """``voice``: one of VOICES; None = each language's default (DEFAULT_VOICES)."""
+    def __init__(self, voice: Optional[str] = None, style: Optional[np.ndarray] = None):
+        """``voice``: one of VOICES; None = each language's default (DEFAULT_VOICES). ``style``: a style table of
+        one's own ((rows, 256) or (256,), e.g. a speaker-fitted one from ``kokoro_fit``), used for every language
+        instead of a shipped voice."""
         if voice is not None and voice not in VOICES:
             raise InputError(f"unknown Kokoro voice {voice!r}; choose one of: {', '.join(VOICES)}")
+        if style is not None:
+            style = np.asarray(style, np.float32).reshape(-1, 256)
         self.voice = voice
+        self.style = style
         self.session = _session()
         self.styles = _styles()
         self.tokenizer = _tokenizer()
@@ -199,7 +204,7 @@ class KokoroTTS:
             raise InputError(f"speaking rate {rate} is out of range; use a value between 0.25 and 4")
         text = speakable_text(text)
         progress = Progress.of(progress)
-        style = self.styles[self.voice or DEFAULT_VOICES[language]]
+        style = self.style if self.style is not None else self.styles[self.voice or DEFAULT_VOICES[language]]
         sentences = split_sentences(text)
         pieces: list[np.ndarray] = []
         timings: list[PhonemeTiming] = []

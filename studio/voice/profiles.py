@@ -4,6 +4,11 @@
     NAME/reference.wav    the cleaned reference (speech only, loudness-normalised)
     NAME/conversion.npz   what the conversion engine learned from it
     NAME/embedding.npy    the speaker embedding (resemblyzer, 256-d) of the reference
+    NAME/style.npy        kokoro and hybrid voices: the Kokoro style table fitted to the speaker (kokoro_fit)
+
+Engines: the conversion engines of ``cloning`` (knn, global: the piper voice converted, English), and two on
+Kokoro that speak every language Kokoro speaks (en, es, fr, it, pt): "kokoro" (Kokoro with the speaker's fitted
+style) and "hybrid" (that voice, then kNN conversion learnt between it and the reference).
 
 A profile is written into a hidden temporary folder beside the others and renamed into place only when complete,
 so a failed or cancelled creation leaves nothing behind, and readers never see a half-written voice.
@@ -37,6 +42,27 @@ PROFILE_VERSION = 1
 RESERVED_NAMES = {"base"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MIN_CONSENT_CHARS = 10
+# voice engines on Kokoro (the others are the conversion engines of cloning.VOICE_CONVERTERS)
+KOKORO_ENGINES = {
+    "kokoro": "Kokoro-82M with a style fitted to the speaker; speaks en, es, fr, it, pt",
+    "hybrid": "the fitted Kokoro voice, then kNN conversion toward the reference; speaks en, es, fr, it, pt",
+}
+KOKORO_LANGUAGES = ("en", "es", "fr", "it", "pt")
+KOKORO_FIT_SECONDS = 300.0  # the style search's budget (the issue allows 10 CPU minutes for 30 s of reference)
+
+
+# the engine `studio voice create` uses unless told: the one benchmarks/voice_clone.py finds best on both speaker
+# encoders with WER <= 5 % (README, "Voice cloning")
+DEFAULT_ENGINE = DEFAULT_CONVERTER
+
+
+def voice_engines() -> list[str]:
+    """Engines a voice can be made with here, the default first."""
+    from .tts import TTS_ENGINES
+
+    kokoro = list(KOKORO_ENGINES) if "kokoro" in TTS_ENGINES.available_names() else []
+    names = [*VOICE_CONVERTERS.available_names(), *kokoro]
+    return sorted(names, key=lambda n: n != DEFAULT_ENGINE)
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,12 @@ class VoiceProfile:
     facts: dict = field(default_factory=dict, compare=False)
     data: Optional[ConversionData] = field(default=None, repr=False, compare=False)
     path: Optional[Path] = None
+    style: Optional[np.ndarray] = field(default=None, repr=False, compare=False)  # kokoro/hybrid: (rows, 256)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages this voice speaks."""
+        return KOKORO_LANGUAGES if self.engine in KOKORO_ENGINES else ("en",)
 
     def summary(self) -> str:
         pitch = self.facts.get("pitch_hz")
@@ -58,7 +90,7 @@ class VoiceProfile:
                 + (f", pitch {pitch:.0f} Hz" if pitch else "")
                 + (f", similarity to the reference {sim:.2f} (base voice {self.facts['base_voice_similarity']:.2f})"
                    if sim is not None else "")
-                + f", created {self.created}; consent: {self.consent}")
+                + f", speaks {', '.join(self.languages)}, created {self.created}; consent: {self.consent}")
 
 
 def check_name(name: str) -> str:
@@ -104,13 +136,15 @@ def speaker_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return _speaker_encoder().embed_utterance(wav).astype(np.float32)
 
 
-def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEFAULT_CONVERTER,
-                 overwrite: bool = False, progress=None, consent_covers_marked: bool = False) -> VoiceProfile:
+def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEFAULT_ENGINE,
+                 overwrite: bool = False, progress=None, consent_covers_marked: bool = False,
+                 fit_seconds: float = KOKORO_FIT_SECONDS) -> VoiceProfile:
     """Make a voice from a reference recording (any audio file, or a video's sound track).
 
     ``name=None`` makes an unsaved profile for one job; otherwise it is stored under ``voices_dir()/name``.
     A reference that carries an audio watermark (speech the studio, or another tool using Perth, synthesized) is
     refused unless ``consent_covers_marked``: the consent statement then covers cloning from such audio.
+    ``fit_seconds``: how long the kokoro and hybrid engines search for the speaker's style.
     """
     from ..audio.io import load_audio
 
@@ -121,7 +155,12 @@ def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEF
         if (voices_dir() / name).exists() and not overwrite:
             raise InputError(f"a voice named {name!r} exists already; choose another name, delete it first "
                              f"(studio voice delete {name}) or overwrite it")
-    converter = VOICE_CONVERTERS.create(engine)
+    if engine in KOKORO_ENGINES:
+        if engine not in voice_engines():
+            raise InputError(f"the {engine} voice engine needs Kokoro, which is not installed here; run `make setup`")
+        converter = VOICE_CONVERTERS.create("knn") if engine == "hybrid" else None
+    else:
+        converter = VOICE_CONVERTERS.create(engine)
     if isinstance(source, (tuple, list)) and len(source) == 2 and isinstance(source[0], np.ndarray):
         audio, sr = np.asarray(source[0], np.float32), int(source[1])
         source_name = "(audio array)"
@@ -134,14 +173,30 @@ def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEF
     progress.update("cleaning the reference", 0, 1)
     clean = clean_reference(audio, sr, out_rate=world.WORK_RATE)
     progress.check()
-    data, facts = converter.prepare(clean.audio, clean.sample_rate, progress=progress)
+    style, data, facts = None, None, {}
+    if engine in KOKORO_ENGINES:
+        from .kokoro import KokoroTTS
+        from .kokoro_fit import fit_style
+
+        fit = fit_style(clean.audio, clean.sample_rate, budget_s=fit_seconds, progress=progress)
+        style = fit.style
+        facts.update(kokoro_start_voice=fit.base_voice, kokoro_fit_score=fit.score,
+                     kokoro_start_score=fit.base_score, kokoro_fit_evaluations=fit.evaluations,
+                     kokoro_fit_seconds=fit.seconds)
+        fitted = KokoroTTS(style=style)
+        say = fitted.synthesize  # the hybrid's conversion is learnt from the fitted voice, which it starts from
+    else:
+        say = None
+    if converter is not None:
+        data, conversion_facts = converter.prepare(clean.audio, clean.sample_rate, progress=progress, say=say)
+        facts.update(conversion_facts)
     progress.update("measuring the voice", 0, 1)
     embedding = speaker_embedding(clean.audio, clean.sample_rate)
-    facts = {**facts, "source": source_name, "input_seconds": round(clean.input_seconds, 2),
-             "speech_segments": clean.segments, **_check_similarity(converter, data, embedding),
-             "reference_audio_mark": round(marked, 3), "consent_covers_marked": bool(consent_covers_marked)}
-    profile = VoiceProfile(name, consent, time.strftime("%Y-%m-%dT%H:%M:%S%z"), converter.name,
-                           round(clean.speech_seconds, 2), round(clean.snr_db, 1), facts, data)
+    profile = VoiceProfile(name, consent, time.strftime("%Y-%m-%dT%H:%M:%S%z"), engine,
+                           round(clean.speech_seconds, 2), round(clean.snr_db, 1), facts, data, style=style)
+    facts.update(source=source_name, input_seconds=round(clean.input_seconds, 2), speech_segments=clean.segments,
+                 **_check_similarity(profile, embedding), reference_audio_mark=round(marked, 3),
+                 consent_covers_marked=bool(consent_covers_marked))
     if name is None:
         return profile
     progress.check()
@@ -170,16 +225,20 @@ def _check_not_marked(audio: np.ndarray, sr: int, source_name: str, covered: boo
 CHECK_LINE = "The quick brown fox jumps over the lazy dog, and then it runs back home."
 
 
-def _check_similarity(converter, data: ConversionData, reference_embedding: np.ndarray) -> dict:
+def _check_similarity(profile: VoiceProfile, reference_embedding: np.ndarray) -> dict:
     """How close a test line in the new voice comes to the reference (speaker-embedding cosine), next to the base
-    voice's score: a first, honest indication of the clone's quality, shown with the voice."""
-    from .tts import synthesize
+    voice's score (piper, or the shipped Kokoro voice the fit started from): a first, honest indication of the
+    clone's quality, shown with the voice."""
+    from .service import SpeakOptions, speak
 
-    line = synthesize(CHECK_LINE)
-    cloned = converter.convert(line.audio, line.sample_rate, data)
+    unmarked = SpeakOptions(audio_mark=False)
+    cloned = speak(CHECK_LINE, voice=profile, options=unmarked)
+    start = profile.facts.get("kokoro_start_voice")
+    base = speak(CHECK_LINE, options=SpeakOptions(engine="kokoro", tts_voice=start, audio_mark=False)
+                 if start else unmarked)
     ref = reference_embedding / np.linalg.norm(reference_embedding)
-    return {"similarity_to_reference": round(float(speaker_embedding(cloned, line.sample_rate) @ ref), 3),
-            "base_voice_similarity": round(float(speaker_embedding(line.audio, line.sample_rate) @ ref), 3)}
+    return {"similarity_to_reference": round(float(speaker_embedding(cloned.audio, cloned.sample_rate) @ ref), 3),
+            "base_voice_similarity": round(float(speaker_embedding(base.audio, base.sample_rate) @ ref), 3)}
 
 
 def _write(profile: VoiceProfile, reference: np.ndarray, sample_rate: int, embedding: np.ndarray,
@@ -192,7 +251,10 @@ def _write(profile: VoiceProfile, reference: np.ndarray, sample_rate: int, embed
     tmp = Path(tempfile.mkdtemp(prefix=f".creating-{profile.name}-", dir=root))
     try:
         sf.write(str(tmp / "reference.wav"), reference, sample_rate, subtype="PCM_16")
-        np.savez_compressed(tmp / "conversion.npz", **profile.data.to_arrays())
+        if profile.data is not None:
+            np.savez_compressed(tmp / "conversion.npz", **profile.data.to_arrays())
+        if profile.style is not None:
+            np.save(tmp / "style.npy", profile.style.astype(np.float32))
         np.save(tmp / "embedding.npy", embedding)
         meta = {"version": PROFILE_VERSION, "name": profile.name, "consent": profile.consent,
                 "created": profile.created, "engine": profile.engine, "speech_seconds": profile.speech_seconds,
@@ -237,12 +299,15 @@ def voice_names() -> list[str]:
 
 def _read(folder: Path, with_data: bool = True) -> VoiceProfile:
     meta = json.loads((folder / "profile.json").read_text())
-    data = None
+    data = style = None
     if with_data:
-        with np.load(folder / "conversion.npz") as arrays:
-            data = ConversionData.from_arrays(arrays)
+        if meta["engine"] != "kokoro":
+            with np.load(folder / "conversion.npz") as arrays:
+                data = ConversionData.from_arrays(arrays)
+        if meta["engine"] in KOKORO_ENGINES:
+            style = np.load(folder / "style.npy", allow_pickle=False)
     return VoiceProfile(meta["name"], meta["consent"], meta["created"], meta["engine"], meta["speech_seconds"],
-                        meta["snr_db"], meta.get("facts", {}), data, folder)
+                        meta["snr_db"], meta.get("facts", {}), data, folder, style)
 
 
 def load_voice(name: str) -> VoiceProfile:

@@ -117,27 +117,44 @@ def speak(text: str, *, voice=None, options: SpeakOptions = SpeakOptions(), prog
     text = speakable_text(text)  # emoji and other unspoken symbols are left out (and logged) once, here
     check_language(text, LANGUAGES[language])
     profile = resolve_voice(voice)
-    if profile is not None and engine != "piper":
-        raise InputError(f"cloned voices are made on the piper base voice and speak English with it; the {engine} "
-                         "engine cannot speak in a cloned voice yet (use --tts piper, or no --voice)")
-    # a cloned voice also speaks at its speaker's pace (rate 1.0 = that pace)
-    base_rate = float(np.clip(options.rate * (profile.data.tempo if profile is not None else 1.0), 0.25, 4.0))
-    speech = synthesize(text, engine=engine, rate=base_rate, language=language, voice=options.tts_voice,
-                        progress=progress)
+    style = getattr(profile, "style", None)
+    if profile is not None and style is not None:  # a voice on Kokoro (kokoro/hybrid): speaks Kokoro's languages
+        if options.engine not in ("auto", "kokoro"):
+            raise InputError(f"the voice {profile.name or '(unsaved)'} is made on Kokoro ({profile.engine} engine); "
+                             f"it speaks with the kokoro TTS engine, not {options.engine} (leave --tts out)")
+        if language not in profile.languages:
+            raise InputError(f"the voice {profile.name} does not speak {language!r}; it speaks "
+                             f"{', '.join(profile.languages)}")
+        engine = "kokoro"
+    elif profile is not None and engine != "piper":
+        raise InputError(f"the voice {profile.name or '(unsaved)'} ({profile.engine} engine) is made on the piper "
+                         f"base voice and speaks English with it; the {engine} engine cannot speak in it (make the "
+                         "voice with --engine kokoro to speak es, fr, it or pt in it)")
+    # a converted voice also speaks at its speaker's pace (rate 1.0 = that pace)
+    tempo = profile.data.tempo if profile is not None and profile.data is not None else 1.0
+    base_rate = float(np.clip(options.rate * tempo, 0.25, 4.0))
+
+    def say(rate: float) -> Speech:
+        if style is not None:
+            from .kokoro import KokoroTTS
+
+            return KokoroTTS(style=style).synthesize(text, rate=rate, language=language, progress=progress)
+        return synthesize(text, engine=engine, rate=rate, language=language, voice=options.tts_voice,
+                          progress=progress)
+
+    speech = say(base_rate)
     if options.duration is not None:
-        # Piper's own length control gets close and sounds natural; the phase vocoder fixes the remainder
+        # the engine's own length control gets close and sounds natural; the phase vocoder fixes the remainder
         first = speech.duration
         if abs(first / options.duration - 1) > 0.03:
-            rate = float(np.clip(base_rate * first / options.duration, 0.25, 4.0))
-            speech = synthesize(text, engine=engine, rate=rate, language=language, voice=options.tts_voice,
-                                progress=progress)
+            speech = say(float(np.clip(base_rate * first / options.duration, 0.25, 4.0)))
         speech = fit_duration(speech, options.duration)
-    if profile is not None:
+    if profile is not None and profile.data is not None:
         from .cloning import VOICE_CONVERTERS
 
         # conversion keeps every frame in place, so phoneme timings and the fitted duration stay valid
         progress.update("voice conversion", 0, 1)
-        converter = VOICE_CONVERTERS.create(profile.engine)
+        converter = VOICE_CONVERTERS.create("knn" if profile.engine == "hybrid" else profile.engine)
         audio = converter.convert(speech.audio, speech.sample_rate, profile.data,
                                   pitch_semitones=options.pitch_semitones)
         speech = replace(speech, audio=audio)
