@@ -130,8 +130,10 @@ def _decoded(path):
 def test_threaded_render_is_bit_identical_to_sequential(tmp_path, moving_face):
     video, speech = moving_face
     options = LipSyncOptions(engine="visemes", batch_size=4)
-    seq = run_lipsync(video, speech, tmp_path / "seq.mp4", options, "cpu", Progress.none(), sequential=True)
-    thr = run_lipsync(video, speech, tmp_path / "thr.mp4", options, "cpu", Progress.none())
+    # the same job id, so both carry the same video mark (a new render gets a new id, hence a different mark)
+    seq = run_lipsync(video, speech, tmp_path / "seq.mp4", options, "cpu", Progress.none(), job_id="0123456789ab",
+                      sequential=True)
+    thr = run_lipsync(video, speech, tmp_path / "thr.mp4", options, "cpu", Progress.none(), job_id="0123456789ab")
     assert seq.frames == thr.frames == 16 and seq.frames_with_face == thr.frames_with_face == 16
     a, b = _decoded(tmp_path / "seq.mp4"), _decoded(tmp_path / "thr.mp4")
     assert a.shape == b.shape and np.array_equal(a, b)
