@@ -222,7 +222,7 @@ def evaluate(items: list[dict], work: Path, args) -> int:
                 row[f"all_{s}"] = dict(auc=round(auc(f, r), 3), n_real=len(r), n_resynced=len(f))
         row["scores"] = {k: round(v, 3) for k, v in p.items()}
         rows[half] = row
-    # single features on the test half (AUC of the raw value, either direction), to see what carries the verdict
+    # single cues on the test half: AUC of the raw value (0.5 = no information, below 0.5 = lower when re-synced)
     single = {}
     for name in det.FEATURES:
         r = [feats[f"real/{it['name']}"][name] for it in test if it["kind"] == "real"]
