@@ -149,7 +149,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
     with timer("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
-    meter = SyncMeter(speech, plan.fps)  # the sync score of the output (re-tracks each output mouth: ~5-10 ms a frame)
+    meter = SyncMeter(speech, plan.fps)  # the output's sync score (re-tracks each output mouth: ~20 ms a frame here)
 
     workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
     try:

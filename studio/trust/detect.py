@@ -48,8 +48,9 @@ class DetectResult:
         if self.probability is None:
             return f"{self.path.name}: {self.verdict}"
         f = self.features
-        return (f"{self.path.name}: {self.verdict} (probability {self.probability:.2f})\n"
-                f"audio-visual sync: correlation {f['sync_corr']:.2f}, lag {f['sync_lag_abs']:.0f} frames\n"
+        sync = (f"audio-visual sync: correlation {f['sync_corr']:.2f}, lag {f['sync_lag_abs']:.0f} frames"
+                if np.isfinite(f.get("sync_corr", np.nan)) else "no sound: judged from the picture alone")
+        return (f"{self.path.name}: {self.verdict} (probability {self.probability:.2f})\n{sync}\n"
                 f"mouth vs eyes: sharpness {f['sharp_ratio']:+.2f}, flicker {f['flicker_ratio']:+.2f} (log ratios); "
                 f"lip jitter {f['lip_jitter']:.2f}\n"
                 f"measured on {self.frames} frames in {self.seconds:.1f} s")
