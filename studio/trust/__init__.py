@@ -4,7 +4,9 @@
 - :mod:`studio.trust.consent`: the consent rule for voices and actor models;
 - :mod:`studio.trust.provenance`: the signed provenance record of every output (a JSON sidecar signed with
   ed25519, and a C2PA manifest inside MP4 outputs), keys made on first use under ``studio_home()/keys``;
-- :mod:`studio.trust.verify`: ``studio verify FILE``.
+- :mod:`studio.trust.verify`: ``studio verify FILE``;
+- :mod:`studio.trust.detect`: ``studio detect FILE``, how likely a talking face was re-synced (uses the sync score
+  of :mod:`studio.lipsync.sync_score` and the face tracker).
 
 This package sits below the API: it uses studio.audio, studio.video, studio.paths and studio.log only, and
 importing it loads nothing heavy (models and keys load on first use).

@@ -48,8 +48,9 @@ class DetectResult:
         if self.probability is None:
             return f"{self.path.name}: {self.verdict}"
         f = self.features
-        return (f"{self.path.name}: {self.verdict} (probability {self.probability:.2f})\n"
-                f"audio-visual sync: correlation {f['sync_corr']:.2f}, lag {f['sync_lag_abs']:.0f} frames\n"
+        sync = (f"audio-visual sync: correlation {f['sync_corr']:.2f}, lag {f['sync_lag_abs']:.0f} frames"
+                if np.isfinite(f.get("sync_corr", np.nan)) else "no sound: judged from the picture alone")
+        return (f"{self.path.name}: {self.verdict} (probability {self.probability:.2f})\n{sync}\n"
                 f"mouth vs eyes: sharpness {f['sharp_ratio']:+.2f}, flicker {f['flicker_ratio']:+.2f} (log ratios); "
                 f"lip jitter {f['lip_jitter']:.2f}\n"
                 f"measured on {self.frames} frames in {self.seconds:.1f} s")
@@ -211,15 +212,17 @@ def probability(feats: dict, weights: Optional[str] = None) -> float:
 
 
 def fit_weights(feature_rows: list[dict], resynced: list[bool], *, provenance: dict, l2: float = 1.0,
-                path: Optional[Path] = None) -> Path:
-    """Fit the logistic model (Newton's method, L2 penalty) and write it with its provenance."""
+                linear=FEATURES, quadratic=FEATURES, path: Optional[Path] = None) -> Path:
+    """Fit the logistic model (Newton's method, L2 penalty) and write it with its provenance. Only the cues in
+    ``linear`` get a weight for their value, only those in ``quadratic`` one for their square (others stay 0)."""
     x = np.array([[r.get(n, np.nan) for n in FEATURES] for r in feature_rows], float)
     y = np.asarray(resynced, float)
     real = x[y == 0]  # standardised against real footage: z = how far from what real clips show
     mean = np.nanmean(real, axis=0)
     std = np.nanstd(real, axis=0) + 1e-6
     x = np.where(np.isfinite(x), x, mean)
-    z = np.hstack([_expand((x - mean) / std), np.ones((len(x), 1))])
+    use = np.array([n in linear for n in FEATURES] + [n in quadratic for n in FEATURES] + [True])
+    z = np.hstack([_expand((x - mean) / std), np.ones((len(x), 1))]) * use
     w = np.zeros(z.shape[1])
     pen = l2 * np.eye(z.shape[1])
     pen[-1, -1] = 0
@@ -229,7 +232,7 @@ def fit_weights(feature_rows: list[dict], resynced: list[bool], *, provenance: d
         hess = (z * (p * (1 - p))[:, None]).T @ z + pen
         w -= np.linalg.solve(hess, grad)
     path = path or BUNDLED_CHECKPOINTS / WEIGHTS_FILE
-    meta = dict(provenance, l2=l2, n=len(y), n_resynced=int(y.sum()),
+    meta = dict(provenance, l2=l2, n=len(y), n_resynced=int(y.sum()), linear=list(linear), quadratic=list(quadratic),
                 what="logistic regression over studio.trust.detect.FEATURES, standardised")
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, features=np.array(FEATURES), mean=mean, std=std, weights=w[:-1], bias=np.float64(w[-1]),
