@@ -57,6 +57,11 @@ def test_cli_kokoro_voice_is_fitted_and_speaks_spanish(kumo, tmp_path, capsys, m
     assert main(["speak", "--voice", "anna", "--lang", "es", "--text", "Hola, ¿cómo estás?", "-o", str(out)]) == 0
     audio, sr = sf.read(str(out))
     assert sr == 24000 and len(audio) > sr * 0.5
+    # the app's Speak menu offers the voice's languages
+    from studio.ui.app import StudioApp
+
+    menu = StudioApp(workdir=tmp_path / "app").voice_languages("anna", "es")
+    assert [c[1] for c in menu["choices"]] == ["en", "es", "fr", "it", "pt"] and menu["value"] == "es"
     # a Kokoro voice speaks with Kokoro only; a piper-based voice speaks English only
     with pytest.raises(InputError, match="kokoro TTS engine, not piper"):
         speak("Hello.", voice="anna", options=SpeakOptions(engine="piper"))
