@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from studio.errors import InputError
-from studio.voice import kokoro_fit
+from studio.voice import kokoro_fit, profiles
 from studio.voice.kokoro import _styles
 from studio.voice.profiles import VoiceProfile, load_voice
 from studio.voice.service import SpeakOptions, speak
@@ -39,7 +39,9 @@ def test_second_encoder_tells_voices_apart(kumo):
 def test_cli_kokoro_voice_is_fitted_and_speaks_spanish(kumo, tmp_path, capsys, monkeypatch):
     from studio.cli import main
 
-    monkeypatch.setattr(kokoro_fit, "FIT_SENTENCE", "Hello there, my friend.")  # a short line keeps the test quick
+    # short lines keep the test quick: the one the fit speaks, and the one the new voice is checked with
+    monkeypatch.setattr(kokoro_fit, "FIT_SENTENCE", "Hello there, my friend.")
+    monkeypatch.setattr(profiles, "CHECK_LINE", "The quick brown fox jumps over the lazy dog.")
     ref = tmp_path / "ref.wav"
     sf.write(str(ref), *kumo)
     # the smallest budget: the closest shipped voice, then one generation of the search
