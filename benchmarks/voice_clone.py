@@ -83,12 +83,14 @@ def rank_of(emb: np.ndarray, gallery: np.ndarray, true_index: int) -> int:
     return int((scores > scores[true_index]).sum()) + 1
 
 
-def embed_files(files, enc, cache: dict) -> list[np.ndarray]:
+def embed_files(files, enc, cache: dict, save=None) -> list[np.ndarray]:
     out = []
-    for f in files:
+    for i, f in enumerate(files):
         key = f"{enc.name}:{f}"
         if key not in cache:
             cache[key] = enc.embed(*read(f))
+            if save is not None and i % 25 == 24:
+                save()
         out.append(cache[key])
     return out
 
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-seconds", type=float, default=300.0, help="CPU seconds of the Kokoro style search")
     ap.add_argument("--quick", action="store_true",
                     help="3 speakers, 4 English and 2 Spanish sentences, a 60 CPU-second fit (shared machines)")
-    ap.add_argument("--embedding-cache", type=Path, help="an .npz keeping the gallery's embeddings between runs")
+    ap.add_argument("--embedding-cache", type=Path, help="a JSON file keeping the gallery's embeddings between runs")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "voice_clone.json")
     args = ap.parse_args(argv)
     if args.quick:
@@ -134,12 +136,18 @@ def main(argv=None) -> int:
 
     cache: dict = {}
     if args.embedding_cache and args.embedding_cache.exists():
-        with np.load(args.embedding_cache) as z:
-            cache = {k: z[k] for k in z.files}
+        cache = json.loads(args.embedding_cache.read_text())
+        cache = {k: np.asarray(v, np.float32) for k, v in cache.items()}
+
+    def save_cache():
+        if args.embedding_cache:
+            tmp = args.embedding_cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps({k: np.asarray(v).tolist() for k, v in cache.items()}))
+            os.replace(tmp, args.embedding_cache)
+
     print(f"embedding {len(gallery_files)} gallery speakers with {', '.join(ENCODERS)} ...", file=sys.stderr)
-    gallery = {n: [unit(e) for e in embed_files(gallery_files, enc, cache)] for n, enc in encoders.items()}
-    if args.embedding_cache:
-        np.savez(args.embedding_cache, **cache)
+    gallery = {n: [unit(e) for e in embed_files(gallery_files, enc, cache, save_cache)]
+               for n, enc in encoders.items()}
     held, refs = {}, {}
     all_speakers = sorted(d for d in (args.data_dir / "test-other").iterdir() if d.is_dir())
     for d in all_speakers:
@@ -147,6 +155,7 @@ def main(argv=None) -> int:
         refs[d.name], held[d.name] = files[:3], files[3:]
     held_emb = {n: {s: [unit(e) for e in embed_files(fs, enc, cache)] for s, fs in held.items()}
                 for n, enc in encoders.items()}
+    save_cache()
     enrol = {n: {s: unit(np.mean(e, axis=0)) for s, e in held_emb[n].items()} for n in ENCODERS}
     names = [f.name.split("-")[0] for f in gallery_files] + list(held)
     bank = {n: np.stack(gallery[n] + list(enrol[n].values())) for n in ENCODERS}
@@ -260,6 +269,9 @@ def main(argv=None) -> int:
                    if v[ENCODERS[0]]},
         }
         print(f"speaker {sid}: {json.dumps(per_speaker[sid])}", file=sys.stderr, flush=True)
+        partial = args.out.with_name(args.out.stem + ".partial.json")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"per_speaker": per_speaker}, indent=2))
 
     def summary(r: dict) -> dict:
         out = {}

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from studio.errors import InputError
-from studio.voice import kokoro_fit
+from studio.voice import kokoro_fit, profiles
 from studio.voice.kokoro import _styles
 from studio.voice.profiles import VoiceProfile, load_voice
 from studio.voice.service import SpeakOptions, speak
@@ -29,9 +29,10 @@ def kumo() -> tuple[np.ndarray, int]:
 def test_second_encoder_tells_voices_apart(kumo):
     assert {"resemblyzer", "voicefilter"} <= set(SPEAKER_ENCODERS.names())
     vf = encoder("voicefilter")
-    same = synthesize("Could you send me the report before noon?", engine="kokoro", voice="jm_kumo")
+    audio, sr = kumo
+    half = len(audio) // 2  # the two halves: the same voice, different words
     other = synthesize("Could you send me the report before noon?")  # the piper voice
-    a, b, c = vf.embed(*kumo), vf.embed(same.audio, same.sample_rate), vf.embed(other.audio, other.sample_rate)
+    a, b, c = vf.embed(audio[:half], sr), vf.embed(audio[half:], sr), vf.embed(other.audio, other.sample_rate)
     assert abs(np.linalg.norm(a) - 1) < 1e-4
     assert a @ b > a @ c + 0.05
 
@@ -39,7 +40,9 @@ def test_second_encoder_tells_voices_apart(kumo):
 def test_cli_kokoro_voice_is_fitted_and_speaks_spanish(kumo, tmp_path, capsys, monkeypatch):
     from studio.cli import main
 
-    monkeypatch.setattr(kokoro_fit, "FIT_SENTENCE", "Hello there, my friend.")  # a short line keeps the test quick
+    # short lines keep the test quick: the one the fit speaks, and the one the new voice is checked with
+    monkeypatch.setattr(kokoro_fit, "FIT_SENTENCE", "Hello there, my friend.")
+    monkeypatch.setattr(profiles, "CHECK_LINE", "The quick brown fox jumps over the lazy dog.")
     ref = tmp_path / "ref.wav"
     sf.write(str(ref), *kumo)
     # the smallest budget: the closest shipped voice, then one generation of the search
@@ -57,6 +60,16 @@ def test_cli_kokoro_voice_is_fitted_and_speaks_spanish(kumo, tmp_path, capsys, m
     assert main(["speak", "--voice", "anna", "--lang", "es", "--text", "Hola, ¿cómo estás?", "-o", str(out)]) == 0
     audio, sr = sf.read(str(out))
     assert sr == 24000 and len(audio) > sr * 0.5
+    # a dub speaks its Spanish lines in the voice too
+    from studio.dubbing.speech import DubVoice, synthesize_line
+
+    line = synthesize_line("Hola a todos.", language="es", engine="kokoro", voice=DubVoice("profile", "p", v, CONSENT))
+    assert line.sample_rate == 24000 and line.duration > 0.4
+    # the app's Speak menu offers the voice's languages
+    from studio.ui.app import StudioApp
+
+    menu = StudioApp(workdir=tmp_path / "app").voice_languages("anna", "es")
+    assert [c[1] for c in menu["choices"]] == ["en", "es", "fr", "it", "pt"] and menu["value"] == "es"
     # a Kokoro voice speaks with Kokoro only; a piper-based voice speaks English only
     with pytest.raises(InputError, match="kokoro TTS engine, not piper"):
         speak("Hello.", voice="anna", options=SpeakOptions(engine="piper"))

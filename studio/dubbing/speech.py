@@ -150,6 +150,12 @@ def synthesize_line(text: str, *, language: str, engine: str, voice: DubVoice, r
     if language in names:
         tts.check_language(text, names[language])
     profile = voice.profile
+    if profile is not None and getattr(profile, "style", None) is not None:
+        # a voice on Kokoro (engines kokoro/hybrid) speaks every language Kokoro speaks; the voice layer knows how
+        # (the mark is added later, by mark())
+        from ..voice.service import SpeakOptions, speak
+
+        return speak(text, voice=profile, options=SpeakOptions(rate=rate, language=language, audio_mark=False))
     if profile is not None and engine != "piper":
         raise InputError(f"voice {profile.name or '(cloned from the video)'} was made for the English base voice "
                          f"and cannot speak {language_name(language)} with the {engine} engine yet; use --voice base")
