@@ -139,18 +139,21 @@ def measure(gen, real) -> dict:
                 ssim=round(float(np.mean([ssim(a, b) for a, b in zip(g_crops[:n], r_crops[:n])])), 4))
 
 
-def save_tile(path: Path, names: list[str], crops: list[np.ndarray], real_open: np.ndarray) -> None:
-    """Rows: real, then each engine; columns: TILE_FRAMES moments (half of them the widest real openings)."""
-    import cv2
-
-    n = min(len(c) for c in crops)
+def tile_frames(n: int, real_open: np.ndarray) -> list[int]:
+    """TILE_FRAMES moments of the test part: half evenly spaced, half the widest real openings."""
     even = np.linspace(0, n - 1, TILE_FRAMES // 2 + 2)[1:-1].astype(int)
     wide = [int(i) for i in np.argsort(-real_open[:n]) if all(abs(int(i) - j) > 5 for j in even)]
-    picks = sorted(set(even.tolist()) | set(wide[: TILE_FRAMES - len(even)]))
+    return sorted(set(even.tolist()) | set(wide[: TILE_FRAMES - len(even)]))
+
+
+def save_tile(path: Path, names: list[str], crops: list[np.ndarray]) -> None:
+    """Rows: real, then each engine; crops: (TILE_FRAMES, 48, 96, 3) per row."""
+    import cv2
+
     label_w = 84
     rows = []
     for name, c in zip(names, crops):
-        row = np.concatenate([c[i] for i in picks], axis=1)
+        row = np.concatenate(list(c), axis=1)
         label = np.full((row.shape[0], label_w, 3), 255, np.uint8)
         cv2.putText(label, name[:12], (2, row.shape[0] // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1,
                     cv2.LINE_AA)
@@ -169,6 +172,8 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated person names (video stems, grid_s1)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "anyface.json")
     ap.add_argument("--tiles", type=Path, default=REPO / "benchmarks" / "results" / "anyface_tiles")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other engines' rows and tile crops from the existing JSON (add or rerun some rows)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     from studio.video.io import probe
@@ -189,7 +194,10 @@ def main() -> int:
             audio = tmp / f"{person}_test.wav"
             ffmpeg("-i", str(test), "-vn", "-ac", "1", "-ar", "16000", str(audio))
             real = track(test)
-            tile_names, tile_crops = ["real"], [real[2]]
+            from lipsync_quality import mouth_curves
+
+            picks = tile_frames(len(real[2]), mouth_curves(real[0])[0])
+            tile = {"real": real[2][picks]}
             for name in names:
                 out = tmp / f"{person}_{name}.mp4"
                 t1 = time.time()
@@ -199,14 +207,22 @@ def main() -> int:
                 row = dict(person=person, engine=name, train_s=split, test_s=round(length - split, 3),
                            render_s=round(seconds, 1), **measure(gen, real))
                 rows.append(row)
-                tile_names.append(name)
-                tile_crops.append(gen[2])
+                tile[name] = gen[2][np.minimum(picks, len(gen[2]) - 1)]
                 print(f"{person:<28}{name:<14}corr {row['open_corr']:6.3f}  lag {row['lag']:+3d}  "
                       f"lmd {row['lmd']:.4f}  psnr {row['psnr']:5.2f}  ssim {row['ssim']:.3f}  "
                       f"({seconds:.0f} s)", flush=True)
-            from lipsync_quality import mouth_curves
-
-            save_tile(args.tiles / f"{person}.png", tile_names, tile_crops, mouth_curves(real[0])[0])
+            store = args.tiles / "crops" / f"{person}.npz"  # small: the tile's crops, for --merge
+            if args.merge and store.is_file():
+                kept = dict(np.load(store))
+                tile = {"real": tile["real"], **{k: v for k, v in kept.items() if k not in tile}, **tile}
+            store.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(store, **tile)
+            save_tile(args.tiles / f"{person}.png", list(tile), list(tile.values()))
+    if args.merge and args.out.is_file():
+        done = {(r["person"], r["engine"]) for r in rows}
+        old = [r for r in json.loads(args.out.read_text())["rows"] if (r["person"], r["engine"]) not in done]
+        rows = old + rows
+        names = list(dict.fromkeys([r["engine"] for r in rows]))
     summary = {}
     for name in names:
         mine = [r for r in rows if r["engine"] == name]
