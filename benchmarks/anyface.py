@@ -12,8 +12,11 @@ on the face mesh (the studio's tracker, the same for real and generated frames):
   - lmd: mean lip-landmark distance (landmarks normalised for position, scale and roll; inter-ocular units);
   - psnr / ssim: of the mouth region (lower half of the 96 px face crop at the real frame's box).
 Engines are a registry of callables name -> f(train_video, test_video, test_audio, out_path) -> rendered video, so
-more rows (personalised models, a base model) can be added with @engine("name"). One PNG per person: mouth crops
-at 8 moments of the test part, one row per engine under the real one.
+more rows (personalised models, a base model) can be added with @engine("name"); `--engines NEW --merge` then runs
+only those and keeps the other rows (and their tile crops, stored in anyface_tiles/crops/). One PNG per person:
+mouth crops at 8 moments of the test part (4 evenly spaced, 4 of the widest real openings), one row per engine
+under the real one. Every engine sees the test part's real frames (that is the protocol); an engine that leaves a
+frame untouched (visemes v2 keeps a closed mouth that should stay closed) shows the real mouth there.
 """
 from __future__ import annotations
 
