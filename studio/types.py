@@ -74,7 +74,7 @@ class LipSyncOptions:
     face_point: Optional[tuple[float, float]] = None  # or the face under this (x, y) pixel
     batch_size: int = 32
     fps_for_image: float = 25.0  # a still image is rendered at this frame rate
-    footage: Optional[str] = None  # a video of the same person the visemes engine learns the mouth from (None: the face video)
+    footage: Optional[str] = None  # a video of the person for the visemes engine to learn from (None: the face video)
 
 
 @dataclass(frozen=True)

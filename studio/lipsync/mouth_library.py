@@ -154,7 +154,8 @@ def mouth_mask(library: MouthLibrary) -> np.ndarray:
     w, h = crop_size(u)
     mask = np.zeros((h, w), np.float32)
     centre = (w // 2, int(0.68 * u))  # the mouth sits about 1.05 inter-ocular distances below the eyes
-    cv2.ellipse(mask, centre, (int(0.66 * u), int(0.7 * u)), 0, 0, 360, 1.0, -1)  # inside the jaw line: no doubled contour
+    # narrower than the jaw: an exemplar's jaw or cheek edge from another head pose would show doubled
+    cv2.ellipse(mask, centre, (int(0.66 * u), int(0.7 * u)), 0, 0, 360, 1.0, -1)
     return cv2.GaussianBlur(mask, (0, 0), 0.12 * u)
 
 
