@@ -13,7 +13,7 @@ on the face mesh (the studio's tracker, the same for real and generated frames):
   - psnr / ssim: of the mouth region (lower half of the 96 px face crop at the real frame's box).
 Engines are a registry of callables name -> f(train_video, test_video, test_audio, out_path) -> rendered video, so
 more rows (personalised models, a base model) can be added with @engine("name"); `--engines NEW --merge` then runs
-only those and keeps the other rows (and their tile crops, stored in anyface_tiles/crops/). One PNG per person:
+only those and keeps the other rows (and their tile rows, read back from the PNGs). One PNG per person:
 mouth crops at 8 moments of the test part (4 evenly spaced, 4 of the widest real openings), one row per engine
 under the real one. Every engine sees the test part's real frames (that is the protocol); an engine that leaves a
 frame untouched (visemes v2 keeps a closed mouth that should stay closed) shows the real mouth there.
@@ -149,11 +149,26 @@ def tile_frames(n: int, real_open: np.ndarray) -> list[int]:
     return sorted(set(even.tolist()) | set(wide[: TILE_FRAMES - len(even)]))
 
 
+LABEL_W = 84
+
+
+def read_tile(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The crops of an existing tile, by row name (for --merge): rows of 48 px, crops of 96 px after the label."""
+    import cv2
+
+    grid = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    out = {}
+    for k, name in enumerate(names):
+        row = grid[48 * k: 48 * (k + 1), LABEL_W:]
+        out[name] = np.stack([row[:, 96 * i: 96 * (i + 1)] for i in range(row.shape[1] // 96)])
+    return out
+
+
 def save_tile(path: Path, names: list[str], crops: list[np.ndarray]) -> None:
     """Rows: real, then each engine; crops: (TILE_FRAMES, 48, 96, 3) per row."""
     import cv2
 
-    label_w = 84
+    label_w = LABEL_W
     rows = []
     for name, c in zip(names, crops):
         row = np.concatenate(list(c), axis=1)
@@ -185,7 +200,8 @@ def main() -> int:
     unknown = [e for e in names if e not in ENGINES]
     if unknown:
         ap.error(f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}")
-    rows, t0 = [], time.time()
+    rows, t0, tiles = [], time.time(), {}
+    old_tiles = json.loads(args.out.read_text()).get("tiles", {}) if args.merge and args.out.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="studio-anyface-") as tmp_name:
         tmp = Path(tmp_name)
         for person, video in people(args, tmp):
@@ -214,17 +230,17 @@ def main() -> int:
                 print(f"{person:<28}{name:<14}corr {row['open_corr']:6.3f}  lag {row['lag']:+3d}  "
                       f"lmd {row['lmd']:.4f}  psnr {row['psnr']:5.2f}  ssim {row['ssim']:.3f}  "
                       f"({seconds:.0f} s)", flush=True)
-            store = args.tiles / "crops" / f"{person}.npz"  # small: the tile's crops, for --merge
-            if args.merge and store.is_file():
-                kept = dict(np.load(store))
+            png = args.tiles / f"{person}.png"
+            if args.merge and png.is_file() and person in old_tiles:
+                kept = read_tile(png, old_tiles[person])
                 tile = {"real": tile["real"], **{k: v for k, v in kept.items() if k not in tile}, **tile}
-            store.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(store, **tile)
-            save_tile(args.tiles / f"{person}.png", list(tile), list(tile.values()))
+            save_tile(png, list(tile), list(tile.values()))
+            tiles[person] = list(tile)
     if args.merge and args.out.is_file():
         done = {(r["person"], r["engine"]) for r in rows}
         old = [r for r in json.loads(args.out.read_text())["rows"] if (r["person"], r["engine"]) not in done]
         rows = old + rows
+        tiles = {**old_tiles, **tiles}
         names = list(dict.fromkeys([r["engine"] for r in rows]))
     summary = {}
     for name in names:
@@ -238,7 +254,7 @@ def main() -> int:
     report = dict(protocol=f"first {TRAIN_SHARE:.0%} of each video to learn from, last {1 - TRAIN_SHARE:.0%} "
                            "re-synced to its own audio; real frames are the ground truth",
                   seconds_cap=args.seconds or None, grid_clips=args.grid, max_lag=MAX_LAG,
-                  minutes=round((time.time() - t0) / 60, 1), summary=summary, rows=rows)
+                  minutes=round((time.time() - t0) / 60, 1), summary=summary, rows=rows, tiles=tiles)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"\n{'engine':<14}{'corr':>7}{'lag med':>9}{'|lag|<=1':>9}{'lmd':>8}{'psnr':>7}{'ssim':>7}")
