@@ -12,8 +12,11 @@ on the face mesh (the studio's tracker, the same for real and generated frames):
   - lmd: mean lip-landmark distance (landmarks normalised for position, scale and roll; inter-ocular units);
   - psnr / ssim: of the mouth region (lower half of the 96 px face crop at the real frame's box).
 Engines are a registry of callables name -> f(train_video, test_video, test_audio, out_path) -> rendered video, so
-more rows (personalised models, a base model) can be added with @engine("name"). One PNG per person: mouth crops
-at 8 moments of the test part, one row per engine under the real one.
+more rows (personalised models, a base model) can be added with @engine("name"); `--engines NEW --merge` then runs
+only those and keeps the other rows (and their tile rows, read back from the PNGs). One PNG per person:
+mouth crops at 8 moments of the test part (4 evenly spaced, 4 of the widest real openings), one row per engine
+under the real one. Every engine sees the test part's real frames (that is the protocol); an engine that leaves a
+frame untouched (visemes v2 keeps a closed mouth that should stay closed) shows the real mouth there.
 """
 from __future__ import annotations
 
@@ -139,18 +142,36 @@ def measure(gen, real) -> dict:
                 ssim=round(float(np.mean([ssim(a, b) for a, b in zip(g_crops[:n], r_crops[:n])])), 4))
 
 
-def save_tile(path: Path, names: list[str], crops: list[np.ndarray], real_open: np.ndarray) -> None:
-    """Rows: real, then each engine; columns: TILE_FRAMES moments (half of them the widest real openings)."""
-    import cv2
-
-    n = min(len(c) for c in crops)
+def tile_frames(n: int, real_open: np.ndarray) -> list[int]:
+    """TILE_FRAMES moments of the test part: half evenly spaced, half the widest real openings."""
     even = np.linspace(0, n - 1, TILE_FRAMES // 2 + 2)[1:-1].astype(int)
     wide = [int(i) for i in np.argsort(-real_open[:n]) if all(abs(int(i) - j) > 5 for j in even)]
-    picks = sorted(set(even.tolist()) | set(wide[: TILE_FRAMES - len(even)]))
-    label_w = 84
+    return sorted(set(even.tolist()) | set(wide[: TILE_FRAMES - len(even)]))
+
+
+LABEL_W = 84
+
+
+def read_tile(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The crops of an existing tile, by row name (for --merge): rows of 48 px, crops of 96 px after the label."""
+    import cv2
+
+    grid = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    out = {}
+    for k, name in enumerate(names):
+        row = grid[48 * k: 48 * (k + 1), LABEL_W:]
+        out[name] = np.stack([row[:, 96 * i: 96 * (i + 1)] for i in range(row.shape[1] // 96)])
+    return out
+
+
+def save_tile(path: Path, names: list[str], crops: list[np.ndarray]) -> None:
+    """Rows: real, then each engine; crops: (TILE_FRAMES, 48, 96, 3) per row."""
+    import cv2
+
+    label_w = LABEL_W
     rows = []
     for name, c in zip(names, crops):
-        row = np.concatenate([c[i] for i in picks], axis=1)
+        row = np.concatenate(list(c), axis=1)
         label = np.full((row.shape[0], label_w, 3), 255, np.uint8)
         cv2.putText(label, name[:12], (2, row.shape[0] // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1,
                     cv2.LINE_AA)
@@ -169,6 +190,8 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated person names (video stems, grid_s1)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "anyface.json")
     ap.add_argument("--tiles", type=Path, default=REPO / "benchmarks" / "results" / "anyface_tiles")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other engines' rows and tile crops from the existing JSON (add or rerun some rows)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
     from studio.video.io import probe
@@ -177,7 +200,8 @@ def main() -> int:
     unknown = [e for e in names if e not in ENGINES]
     if unknown:
         ap.error(f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}")
-    rows, t0 = [], time.time()
+    rows, t0, tiles = [], time.time(), {}
+    old_tiles = json.loads(args.out.read_text()).get("tiles", {}) if args.merge and args.out.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="studio-anyface-") as tmp_name:
         tmp = Path(tmp_name)
         for person, video in people(args, tmp):
@@ -189,7 +213,10 @@ def main() -> int:
             audio = tmp / f"{person}_test.wav"
             ffmpeg("-i", str(test), "-vn", "-ac", "1", "-ar", "16000", str(audio))
             real = track(test)
-            tile_names, tile_crops = ["real"], [real[2]]
+            from lipsync_quality import mouth_curves
+
+            picks = tile_frames(len(real[2]), mouth_curves(real[0])[0])
+            tile = {"real": real[2][picks]}
             for name in names:
                 out = tmp / f"{person}_{name}.mp4"
                 t1 = time.time()
@@ -199,14 +226,22 @@ def main() -> int:
                 row = dict(person=person, engine=name, train_s=split, test_s=round(length - split, 3),
                            render_s=round(seconds, 1), **measure(gen, real))
                 rows.append(row)
-                tile_names.append(name)
-                tile_crops.append(gen[2])
+                tile[name] = gen[2][np.minimum(picks, len(gen[2]) - 1)]
                 print(f"{person:<28}{name:<14}corr {row['open_corr']:6.3f}  lag {row['lag']:+3d}  "
                       f"lmd {row['lmd']:.4f}  psnr {row['psnr']:5.2f}  ssim {row['ssim']:.3f}  "
                       f"({seconds:.0f} s)", flush=True)
-            from lipsync_quality import mouth_curves
-
-            save_tile(args.tiles / f"{person}.png", tile_names, tile_crops, mouth_curves(real[0])[0])
+            png = args.tiles / f"{person}.png"
+            if args.merge and png.is_file() and person in old_tiles:
+                kept = read_tile(png, old_tiles[person])
+                tile = {"real": tile["real"], **{k: v for k, v in kept.items() if k not in tile}, **tile}
+            save_tile(png, list(tile), list(tile.values()))
+            tiles[person] = list(tile)
+    if args.merge and args.out.is_file():
+        done = {(r["person"], r["engine"]) for r in rows}
+        old = [r for r in json.loads(args.out.read_text())["rows"] if (r["person"], r["engine"]) not in done]
+        rows = old + rows
+        tiles = {**old_tiles, **tiles}
+        names = list(dict.fromkeys([r["engine"] for r in rows]))
     summary = {}
     for name in names:
         mine = [r for r in rows if r["engine"] == name]
@@ -219,7 +254,7 @@ def main() -> int:
     report = dict(protocol=f"first {TRAIN_SHARE:.0%} of each video to learn from, last {1 - TRAIN_SHARE:.0%} "
                            "re-synced to its own audio; real frames are the ground truth",
                   seconds_cap=args.seconds or None, grid_clips=args.grid, max_lag=MAX_LAG,
-                  minutes=round((time.time() - t0) / 60, 1), summary=summary, rows=rows)
+                  minutes=round((time.time() - t0) / 60, 1), summary=summary, rows=rows, tiles=tiles)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"\n{'engine':<14}{'corr':>7}{'lag med':>9}{'|lag|<=1':>9}{'lmd':>8}{'psnr':>7}{'ssim':>7}")

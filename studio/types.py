@@ -75,7 +75,7 @@ class LipSyncOptions:
     batch_size: int = 32
     fps_for_image: float = 25.0  # a still image is rendered at this frame rate
     label: bool = False  # draw a visible "AI-generated" label in a corner of every frame
-    footage: Optional[str] = None  # a video of the same person the visemes engine learns the mouth from (None: the face video)
+    footage: Optional[str] = None  # a video of the person for the visemes engine to learn from (None: the face video)
     # personalisation (studio.lipsync.personalize): fine-tune a model on the face video's own footage first (cached
     # by content), then render with it; falls back to the weights-free engine when the footage or budget is too small
     personalize: bool = False

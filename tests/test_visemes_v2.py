@@ -56,7 +56,7 @@ def test_voice_to_mouth_map_learns_the_timing(footage_delay):
     from studio.lipsync.speech_to_mouth import fit_regressor
 
     shift = int(round(footage_delay * FPS))
-    speech, env = _bursts(_onsets(20, 2), 20, seed=2)
+    speech, env = _bursts(_onsets(14, 2), 14, seed=2)
     mouth = np.roll(env, shift)
     targets = np.stack([0.05 + 0.3 * mouth, 0.9 + 0.05 * mouth], 1).astype(np.float32)
     reg = fit_regressor(speech, FPS, targets, np.ones(len(env), bool))
@@ -100,13 +100,13 @@ def test_rule_track_in_time_on_real_grid_clips():
 
 @pytest.mark.skipif(not (FACES_DEV / "styletalk_feifeili_clip1.mp4").is_file(), reason="faces-dev is not present")
 def test_voice_to_mouth_map_in_time_on_a_real_clip(tmp_path):
-    """A real person (faces-dev): the map learned from the first 70 % of 8 s, driven by the last 30 %'s own
+    """A real person (faces-dev): the map learned from the first 70 % of 10 s, driven by the last 30 %'s own
     sound, follows the real mouth with |lag| <= 1 frame."""
     from studio.audio.io import load_audio
     from studio.lipsync.speech_to_mouth import fit_regressor
 
     clip = FACES_DEV / "styletalk_feifeili_clip1.mp4"
-    real, fps = _raw_opening(clip, max_frames=240)
+    real, fps = _raw_opening(clip)
     audio, sr = load_audio(clip, 16000)
     n = len(real)
     cut = int(0.7 * n)
@@ -116,7 +116,7 @@ def test_voice_to_mouth_map_in_time_on_a_real_clip(tmp_path):
     test = Speech(audio[int(cut / fps * sr): int(n / fps * sr)], sr)
     predicted = reg.predict_speech(test, fps, n - cut)[:, 0]
     assert abs(best_lag(predicted, real[cut:], 10)) <= 1
-    assert pearson(predicted, real[cut:]) > 0.15  # 2.4 s of a real mouth: modest, but the lag is clear
+    assert pearson(predicted, real[cut:]) > 0.15  # 3 s of a real mouth: modest, but the lag is clear
 
 
 def _library_from(image, face, n=40):

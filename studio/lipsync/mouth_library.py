@@ -124,7 +124,7 @@ class ExemplarPicker:
     """Online choice of exemplars: shape match + head-pose match + a cost for jumping out of the footage's own
     sequence (continuing it, or holding a frame, is free), which keeps the mouth's motion real and steady."""
 
-    def __init__(self, library: MouthLibrary, jump_cost: float = 0.25, pose_weight: float = 4.0):
+    def __init__(self, library: MouthLibrary, jump_cost: float = 0.25, pose_weight: float = 10.0):
         self.lib = library
         self.scale = np.maximum(library.shapes.std(0), 1e-3) * np.array([1.0, 1.6], np.float32)  # width counts less
         self.jump_cost, self.pose_weight = jump_cost, pose_weight
@@ -154,7 +154,8 @@ def mouth_mask(library: MouthLibrary) -> np.ndarray:
     w, h = crop_size(u)
     mask = np.zeros((h, w), np.float32)
     centre = (w // 2, int(0.68 * u))  # the mouth sits about 1.05 inter-ocular distances below the eyes
-    cv2.ellipse(mask, centre, (int(0.78 * u), int(0.7 * u)), 0, 0, 360, 1.0, -1)
+    # narrower than the jaw: an exemplar's jaw or cheek edge from another head pose would show doubled
+    cv2.ellipse(mask, centre, (int(0.66 * u), int(0.7 * u)), 0, 0, 360, 1.0, -1)
     return cv2.GaussianBlur(mask, (0, 0), 0.12 * u)
 
 

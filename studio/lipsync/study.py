@@ -22,6 +22,8 @@ def study_footage(footage, *, tracker: str = "mediapipe", face_index=None, face_
     from .speech_to_mouth import fit_regressor
 
     info = probe(footage, "footage")
+    if not info.has_video or info.is_image or not info.fps:
+        raise InputError(f"footage {info.path} is not a video; give a video of the person (it may be the face video)")
     limit = int(max_seconds * info.fps)
     builder = LibraryBuilder()
     shapes, found = [], []

@@ -1,10 +1,13 @@
-"""The weights-free lip-sync engine: warp the lower face towards mouth shapes taken from the speech.
+"""The weights-free lip-sync engine.
 
-For every frame the face-mesh landmarks of the lips and jaw are moved to where the viseme track wants them
-(jaw drop and lip gap, rounding, spreading, pressing), a smooth displacement field is interpolated from those
-moves (everything above the nose is anchored), the frame is warped backwards through it, and a dark mouth
-interior with a hint of upper teeth is painted between the inner lips where they part. The current mouth state
-is measured from the landmarks, so a talking input mouth is closed or opened as the new speech demands.
+Version 2 (the default), for a video: the person's own mouths from their footage (``study``; see
+``mouth_library`` and ``speech_to_mouth``) are chosen per frame for the new speech and blended in. For a photo, or
+footage without usable mouths, and in version 1: for every frame the face-mesh landmarks of the lips and jaw are
+moved to where the viseme track wants them (jaw drop and lip gap, rounding, spreading, pressing), a smooth
+displacement field is interpolated from those moves (everything above the nose is anchored), the frame is warped
+backwards through it, and a mouth interior is painted between the inner lips where they part (v2: shaded in the
+person's lip colour with teeth toned from the picture; v1: flat dark). The current mouth state is measured from
+the landmarks, so a talking input mouth is closed or opened as the new speech demands.
 """
 from __future__ import annotations
 
@@ -207,7 +210,7 @@ def _dense_field(points, moves, box, sigma: float, step: int = 2) -> np.ndarray:
 
 
 def _paint_interior(image: np.ndarray, face: Face, moves_by_index: dict, offset, info) -> None:
-    """(version 1) Flat dark mouth interior (with a band of upper teeth on wide openings) between the moved inner lips."""
+    """(version 1) Flat dark interior (a band of upper teeth on wide openings) between the moved inner lips."""
     import cv2
 
     lm, scheme = face.landmarks, face.scheme
