@@ -171,13 +171,14 @@ def video_part(data: Path, quick: bool, work: Path) -> dict:
 
 
 # ---- false positives ------------------------------------------------------------------------------------------
-def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0) -> dict:
+def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0, start: int = 0) -> dict:
     """Every unmarked video (faces-dev first, then GRID s1). ``save(summary)`` is called every 25 videos, so an
     interrupted run still reports how many were checked; ``minutes`` > 0 stops after that long."""
     from studio.trust import video_mark as vm
 
     grid = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
     videos = sorted((data / "faces-dev" / "videos").glob("*.mp4")) + (grid[:60] if quick else grid)
+    videos = videos[start:]  # --fp-start: the rest of a scan that was stopped
     rows, t0 = [], time.perf_counter()
 
     def summary(complete: bool) -> dict:
@@ -335,6 +336,7 @@ def main() -> None:
                     choices=["video", "video_fp", "audio", "audio_fp", "detect"])
     ap.add_argument("--out", help="JSON path (default benchmarks/results/trust[_quick].json)")
     ap.add_argument("--minutes", type=float, default=0, help="video_fp: stop after this many minutes (0 = all)")
+    ap.add_argument("--fp-start", type=int, default=0, help="video_fp: skip the first N videos (resume a scan)")
     args = ap.parse_args()
     import torch
 
@@ -355,7 +357,7 @@ def main() -> None:
                     report["video_fp"] = partial
                     out.write_text(json.dumps(report, indent=2))
 
-                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes)
+                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start)
             elif part == "audio":
                 report["audio"] = audio_part(args.quick, work)
             elif part == "audio_fp":
