@@ -171,13 +171,14 @@ def video_part(data: Path, quick: bool, work: Path) -> dict:
 
 
 # ---- false positives ------------------------------------------------------------------------------------------
-def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0) -> dict:
+def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0, start: int = 0) -> dict:
     """Every unmarked video (faces-dev first, then GRID s1). ``save(summary)`` is called every 25 videos, so an
     interrupted run still reports how many were checked; ``minutes`` > 0 stops after that long."""
     from studio.trust import video_mark as vm
 
     grid = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
     videos = sorted((data / "faces-dev" / "videos").glob("*.mp4")) + (grid[:60] if quick else grid)
+    videos = videos[start:]  # --fp-start: the rest of a scan that was stopped
     rows, t0 = [], time.perf_counter()
 
     def summary(complete: bool) -> dict:
@@ -216,8 +217,9 @@ def audio_fp_part(data: Path, quick: bool) -> dict:
     files = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
     files += sorted((data / "faces-dev" / "videos").glob("*.mp4"))
     files += sorted((data / "librispeech").rglob("*.flac"))
-    if quick:
-        files = files[:50] + files[-50:]
+    if quick:  # GRID clips, the faces-dev videos and LibriSpeech files
+        grid_n = len(list((data / "grid-s1" / "clips").glob("*.mp4")))
+        files = files[:50] + files[grid_n:grid_n + 4] + files[-50:]
     rows, t0 = [], time.perf_counter()
     for f in files:
         audio, sr = _load(f)
@@ -334,6 +336,7 @@ def main() -> None:
                     choices=["video", "video_fp", "audio", "audio_fp", "detect"])
     ap.add_argument("--out", help="JSON path (default benchmarks/results/trust[_quick].json)")
     ap.add_argument("--minutes", type=float, default=0, help="video_fp: stop after this many minutes (0 = all)")
+    ap.add_argument("--fp-start", type=int, default=0, help="video_fp: skip the first N videos (resume a scan)")
     args = ap.parse_args()
     import torch
 
@@ -354,13 +357,15 @@ def main() -> None:
                     report["video_fp"] = partial
                     out.write_text(json.dumps(report, indent=2))
 
-                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes)
+                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start)
             elif part == "audio":
                 report["audio"] = audio_part(args.quick, work)
             elif part == "audio_fp":
                 report["audio_fp"] = audio_fp_part(data, args.quick)
             elif part == "detect":
                 report["detect"] = detect_rows(data, args.quick, work)
+            if isinstance(report.get(part), dict):
+                report[part]["quick"] = args.quick  # parts are rerun separately: each says how it was run
             print(f"{part}: {time.perf_counter() - t0:.0f} s", flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(report, indent=2))

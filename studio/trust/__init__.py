@@ -1,7 +1,9 @@
 """Trust by default: what makes the studio's output recognisable as made, and how it was made.
 
 - :mod:`studio.trust.audio_mark`: the inaudible audio watermark (Perth) in every speech the studio makes;
-- :mod:`studio.trust.consent`: the consent rule for voices and actor models;
+- :mod:`studio.trust.video_mark`: the invisible video mark (magic + job id) in the face of every rendered frame,
+  and the optional visible "AI-generated" label;
+- :mod:`studio.trust.consent`: the consent rule for voices and actor models, and no laundering of faces;
 - :mod:`studio.trust.provenance`: the signed provenance record of every output (a JSON sidecar signed with
   ed25519, and a C2PA manifest inside MP4 outputs), keys made on first use under ``studio_home()/keys``;
 - :mod:`studio.trust.verify`: ``studio verify FILE``;
