@@ -233,6 +233,7 @@ def main() -> int:
         gpu = torch.cuda.get_device_name(0)
     report = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores" +
                   (f", {gpu}" if gpu else ""), device=args.device, load_average=os.getloadavg(),
+                  omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
                   input=dict(kind=kinds[0] if len(kinds) == 1 else "mixed", per_resolution=inputs),
                   results=rows, when=time.strftime("%Y-%m-%d %H:%M"))
     out.parent.mkdir(parents=True, exist_ok=True)
