@@ -32,6 +32,9 @@ from .stages import Stage, StageTimes, run_chain
 log = get_logger("pipeline")
 
 MIN_SPEECH_SECONDS = 0.1
+# seconds_per_stage key: the wall time of the streamed part (all frames decoded to encoded); the other keys are each
+# stage's busy time, which overlap when the stages run at once
+STREAMED = "streamed (wall)"
 
 
 def load_speech_file(path) -> Speech:
@@ -173,10 +176,11 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
                 Stage("engine", render.engine_batches, maxsize=1),  # items are whole batches
                 Stage("finish", render.finish_batches, maxsize=2, timed=False),
             ]
-            run_chain(stages, times, sequential=sequential, should_stop=lambda: progress.cancelled,
-                      on_item=lambda done: progress.update("lip-sync", done, plan.n_out), idle=progress.check)
-            with times.timed("encode"):
-                writer.close()
+            with times.timed(STREAMED):
+                run_chain(stages, times, sequential=sequential, should_stop=lambda: progress.cancelled,
+                          on_item=lambda done: progress.update("lip-sync", done, plan.n_out), idle=progress.check)
+                with times.timed("encode"):
+                    writer.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Optional
 
 _END = object()  # the end of a stream
 POLL_S = 0.05  # how often a waiting thread looks at the stop flag
