@@ -28,19 +28,20 @@ CONSENT = ("benchmark on public MIT-licensed sample footage (faces-dev); the mod
 
 
 def personalised_row(train_video, test_video, test_audio, out_path=None, budget_minutes: float = 5.0,
-                     zero_shot=("s1", "base"), device: str = "cpu") -> dict:
+                     zero_shot=("s1", "base"), device: str = "cpu", base=None) -> dict:
     """Personalise on ``train_video`` (the first part of a person's footage) within ``budget_minutes``, then score
     the personalised model and the ``zero_shot`` models on ``test_video`` re-synced to ``test_audio``; the row
-    (and the personalisation report) is written to ``out_path`` as JSON when given."""
+    (and the personalisation report) is written to ``out_path`` as JSON when given. ``base``: the generator to
+    personalise (None = the default, the bundled base model)."""
     from studio.checkpoints import is_available
     from studio.lipsync import personalize as P
 
     start = time.monotonic()
-    settings = replace(P.DEFAULT_SETTINGS, budget_minutes=budget_minutes)
+    settings = replace(P.DEFAULT_SETTINGS, budget_minutes=budget_minutes, base=base or P.DEFAULT_SETTINGS.base)
     report = P.personalize(train_video, CONSENT, settings, device)
     models = ([report.model] if report.model else []) + [m for m in zero_shot if is_available(m)]
     scores = P.heldout_scores(models, Path(test_video), device, audio_path=test_audio)
-    row = dict(train_video=Path(train_video).name, test_video=Path(test_video).name, budget_minutes=budget_minutes,
+    row = dict(base=str(report.base), train_video=Path(train_video).name, test_video=Path(test_video).name, budget_minutes=budget_minutes,
                personalised=scores[0] if report.model else None,
                fallback_reason=report.fallback_reason,
                **{f"{m}_zero_shot": s for m, s in zip(models[1 if report.model else 0:],
@@ -68,6 +69,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--video", type=Path, default=DATA / "faces-dev" / "videos" / "styletalk_andrew_clip_2.mp4")
     ap.add_argument("--budget", type=float, default=5.0, help="CPU minutes for the personalisation")
+    ap.add_argument("--base", help="generator to personalise (default: the bundled base model)")
+    ap.add_argument("--zero-shot", default="s1,base", help="models scored zero-shot beside it")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "personalize_quick.json")
     args = ap.parse_args()
     import torch
@@ -75,7 +78,8 @@ def main() -> int:
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="personalize-quick-"))
     first, last = split(args.video, 0.7, work)
-    row = personalised_row(first, last, last, args.out, args.budget)
+    row = personalised_row(first, last, last, args.out, args.budget, base=args.base,
+                           zero_shot=tuple(m for m in args.zero_shot.split(",") if m))
     row["person"] = args.video.stem
     row["machine"] = "shared 2-core CPU, 1 thread, nice 10, other jobs running"
     args.out.write_text(json.dumps(row, indent=2))

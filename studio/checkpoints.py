@@ -39,8 +39,8 @@ NON_COMMERCIAL = "Wav2Lip weights: research / non-commercial use only (see the W
 
 BASE_LICENCE = ("CC BY 4.0 (derived from GRID speaker s1: Cooke, Barker, Cunningham & Shao 2006) + MIT (talking-head "
                 "sample clips of FuxiVirtualHuman/styletalk and KwaiVGI/LivePortrait); attribution in meta")
-BASE_SHA256 = None  # filled in when the trained files are shipped
-BASE_EXPERT_SHA256 = None
+BASE_SHA256 = "77ed53fdb26b7f70834bb285412821d28247d00daedb704061c8ab33f6913cb2"
+BASE_EXPERT_SHA256 = "b727e4d736bd396ca0cc5a4b48c8e60b5601cc4b5c9529089c24672116db0b27"
 
 
 @dataclass(frozen=True)

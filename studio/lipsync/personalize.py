@@ -42,6 +42,7 @@ VERSION = 1
 HOLDOUT = 0.2  # the last fifth of the footage is held out for the report
 MIN_SECONDS = 8.0  # of face + speech in the training part; below it the fine-tune learns too little
 BASE_MODEL, BASE_EXPERT = "base", "base_expert"
+FALLBACK_BASE = "s1"  # the start while the bundled base model is unfinished
 MIN_EXPERT_ACC = 0.6  # a sync expert below this validation accuracy is not used for the sync loss
 VOICED_FRACTION = 0.3  # a piece counts as speech when this share of its 20 ms frames is voiced
 
@@ -147,14 +148,26 @@ def _base_models(settings: PersonalizeSettings) -> tuple[str, Optional[str]]:
     """The generator to start from and a sync expert of the same shape (None: none available, L1 only)."""
     from .. import checkpoints
 
-    base = settings.base or BASE_MODEL
+    base = settings.base or default_base()
     if settings.base_expert:
         return base, settings.base_expert
-    if settings.base is None or settings.base == BASE_MODEL:
+    if base == BASE_MODEL:
         return base, BASE_EXPERT if checkpoints.is_available(BASE_EXPERT) else None
     if Path(str(base)).name in ("wav2lip.pth", "wav2lip_gan.pth") or base in ("wav2lip", "wav2lip_gan"):
         return base, "lipsync_expert" if checkpoints.is_available("lipsync_expert") else None
     return base, None
+
+
+def default_base() -> str:
+    """The bundled multi-person ``base`` model once its training has made it ready (its metadata says so); until
+    then ``s1`` (one person, but a finished generator: measured on an unseen person, 5 budget minutes from s1 beat
+    5 from the unfinished base, see the README)."""
+    from .. import checkpoints
+
+    if checkpoints.is_available(BASE_MODEL) and checkpoints.load_checkpoint(BASE_MODEL).meta.get("ready", True):
+        return BASE_MODEL
+    log.info("the bundled base model is unfinished (see checkpoints/README.md): personalising from s1")
+    return FALLBACK_BASE
 
 
 def file_sha256(path: Path) -> str:
