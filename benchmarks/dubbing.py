@@ -157,7 +157,7 @@ def write_srt(lines, path: Path, column: int, names: bool) -> Path:
     for k, line in enumerate(lines, 1):
         text = line[column]
         if names:
-            text = f"{'Ben' if line[0] == 'A' else 'Kristi'}: {text}"
+            text = f"{'BEN' if line[0] == 'A' else 'KRISTI'}: {text}"
         out.append(f"{k}\n{stamp(line[1])} --> {stamp(line[2])}\n{text}\n")
     path.write_text("\n".join(out), encoding="utf-8")
     return path

@@ -618,3 +618,24 @@ def test_line_edits_and_the_saved_request_round_trip():
     named = [SubtitleLine(1, 0.5, 2.0, "a", "A"), SubtitleLine(2, 1.5, 3.0, "b", "B"), SubtitleLine(3, 4.0, 4.5, "c", "A")]
     ref = speaker_reference(named, "A", audio, 16000)
     assert len(ref) == 16000 * 1.5 and ref[0] == 8000 and ref[-1] == 16000 * 4.5 - 1
+
+
+def test_untimed_script_is_aligned_to_recognised_words(tmp_path):
+    from studio.dubbing.script import align, read_script
+
+    path = tmp_path / "scene.txt"
+    path.write_bytes("ANNA: Good morning, everyone.\n\nBob: Café first, then the meeting.\nSee you at noon!\n"
+                     .encode("cp1252"))
+    cues = read_script(path)
+    assert cues == [("Anna", "Good morning, everyone."), ("Bob", "Café first, then the meeting."),
+                    (None, "See you at noon!")]
+    heard = [(0.5, 0.8, " good"), (0.8, 1.2, " morning"), (1.3, 1.9, " everyone."),  # then a misheard word
+             (2.5, 2.9, " cafe"), (3.0, 3.3, " fürst,"), (3.4, 3.6, " then"), (3.6, 3.7, " the"), (3.7, 4.2, " meeting")]
+    lines = align(cues, heard, duration=6.0)
+    assert [(s.start, s.end, s.speaker) for s in lines[:2]] == [(0.5, 1.9, "Anna"), (2.5, 4.2, "Bob")]
+    assert lines[2].start == 4.2 and lines[2].end == 6.0  # nothing heard: the gap after the last timed line
+    with pytest.raises(InputError, match="none of the script's words"):
+        align(cues, [(0.0, 1.0, "xyz")], duration=6.0)
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(InputError, match="has no lines"):
+        read_script(tmp_path / "empty.txt")

@@ -23,6 +23,7 @@ from ..types import LipSyncOptions, PhonemeTiming, Speech
 from . import render, speakers as speakers_mod, speech as dub_speech, timing
 from .files import key, read_json, sha256_file, write_json
 from .mix import MixOptions, mix, speech_track
+from .script import is_script, read_script, timed_script
 from .subtitles import SubtitleLine, read_subtitles, write_subtitles
 from .timing import FitOptions, LineFit
 from .translate import find_translator, normalise_language
@@ -203,7 +204,15 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
         raise InputError(f"{info.path} is not a video; dubbing needs a video (for a photo use `studio say`)")
     if info.duration <= 0 or not info.fps:
         raise InputError(f"cannot tell the length or frame rate of {info.path}; re-encode it with a constant frame rate")
-    if subs is not None:
+    script = subs if subs is not None and is_script(subs) else None  # untimed: timed against the speech below
+    if script is not None:
+        read_script(script)  # a bad script fails before any work
+        named_language = options.language or language_from_name(Path(script))
+        subtitles, source = None, normalise_language(named_language) if named_language else None
+        if not info.has_audio:
+            raise InputError(f"{info.path} has no sound track to time the script against; give timed subtitles "
+                             "(SRT/WebVTT)")
+    elif subs is not None:
         subtitles = read_subtitles(subs, video_duration=info.duration)
         source = normalise_language(options.language or language_from_name(Path(subs)) or "en")
     else:  # transcribed from the video's own speech, below (its language detected unless given)
@@ -230,11 +239,14 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     work = {"translated": 0, "synthesized": 0, "synth_calls": 0, "spans_rendered": 0, "mixed": False,
             "assembled": False, "voice_cloned": False, "diarized": False}
     video_hash = sha256_file(info.path)
-    transcribed = subtitles is None
-    if transcribed:
+    transcribed = subtitles is None and script is None
+    if subtitles is None:
         from .transcribe import transcript
 
-        subs, source = transcript(info.path, video_hash, source, job_dir, progress)
+        if script is not None:
+            subs, source = timed_script(script, info.path, video_hash, source, info.duration, job_dir, progress)
+        else:
+            subs, source = transcript(info.path, video_hash, source, job_dir, progress)
         subtitles = read_subtitles(subs, video_duration=info.duration)
         target = target or source
         engine = dub_speech.tts_engine_for(target, options.tts_engine)
@@ -256,7 +268,9 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     if target != source:
         texts = _translate(lines, source, target, options.translator, job_dir / "translations", work, progress)
     texts = apply_line_edits(texts, lines, options.line_edits)
-    write_json(job_dir / "request.json", {"video": str(info.path), "subtitles": None if transcribed else str(subs),
+    write_json(job_dir / "request.json", {"video": str(info.path),
+                                          "subtitles": str(script) if script is not None else
+                                          None if transcribed else str(subs),
                                           "out": str(out), "options": options_to_dict(options)})
     if voice is None and len(speakers) >= 2:  # "auto" with several speakers: each cloned from their own lines
         source16 = source16 if source16 is not None else load_audio(info.path, 16000, what="video")[0]
@@ -391,6 +405,7 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     seconds = round(time.perf_counter() - t0, 2)
     report = {
         "version": VERSION, "video": str(info.path), "subtitles": str(Path(subs)), "transcribed": transcribed,
+        "script": str(script) if script is not None else None,
         "output": str(out),
         "subtitles_out": [str(srt_path), str(vtt_path)], "encoding": subtitles.encoding,
         "format": subtitles.format, "source_language": source, "language": target, "tts_engine": engine,
