@@ -48,7 +48,7 @@ WOMAN = [((0.0, 3.38), "Dakota has done a great job fighting the spread of COVID
           "Dakota ha hecho un gran trabajo contra el virus."),
          ((3.78, 8.36), "Together, we flattened our curve and we have the hospital capacity to care for those.",
           "Juntos aplanamos la curva y tenemos camas de hospital para cuidar de todos.")]
-GRID_CLIPS = ["bbaf4p", "bbaf5a", "bbal6n", "bbar8p"]
+GRID_CLIPS = ["bbaf4p", "bbaf5a", "bbal6n", "bbas3a"]
 GRID_ES = {"bin": "pon", "lay": "coloca", "place": "pon", "set": "fija", "blue": "azul", "green": "verde",
            "red": "rojo", "white": "blanco", "at": "en", "by": "junto a", "in": "en", "with": "con",
            "again": "otra vez", "now": "ahora", "please": "por favor", "soon": "pronto", "zero": "cero",

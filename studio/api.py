@@ -240,13 +240,14 @@ class Studio:
         return [[d["index"], d.get("speaker") or "", d["slot_start"], d["slot"], d["produced"], d["stretch"],
                  d["overflow"], "yes" if d["fits"] else "NO", d["dubbed_text"]] for d in result.lines]
 
-    def dub_batch(self, batch, jobs_dir, *, workers: int = 1, options=None, progress=None):
-        """Run a CSV/JSON batch of dubbing jobs (see ``studio.dubbing.batch``); returns a ``BatchResult``."""
+    def dub_batch(self, batch, jobs_dir, *, workers: int = 1, options=None, progress=None, ray=None):
+        """Run a CSV/JSON batch of dubbing jobs (see ``studio.dubbing.batch``); returns a ``BatchResult``.
+        ``ray="auto"`` or an address runs the jobs as tasks on that Ray cluster instead of local processes."""
         from .dubbing.batch import run_batch
         from .dubbing.job import DubOptions
 
         return run_batch(batch, jobs_dir, self._checked_dub(options or DubOptions()), workers=workers,
-                         device=self.device, progress=Progress.of(progress))
+                         device=self.device, progress=Progress.of(progress), ray=ray)
 
     def _checked_dub(self, options):
         return _replace(options, lipsync=self._checked(options.lipsync))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -639,3 +640,60 @@ def test_untimed_script_is_aligned_to_recognised_words(tmp_path):
     (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
     with pytest.raises(InputError, match="has no lines"):
         read_script(tmp_path / "empty.txt")
+
+
+@pytest.mark.slow
+def test_batch_on_a_local_ray_cluster(clip, tmp_path, monkeypatch):
+    """A Ray head started here (2 CPUs, no dashboard), the batch connected to it by address, then stopped."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    from studio.dubbing.batch import run_batch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = Path(sys.executable).parent / "ray"
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": repo, "RAY_USAGE_STATS_ENABLED": "0"}
+    monkeypatch.setenv("PYTHONPATH", repo)  # the tasks import this checkout's studio
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # a short path: Ray's sockets live under it
+    # --block: the command stays in the foreground and ends the processes it started when it is terminated, so
+    # the test stops this head only (never `ray stop`, which ends every Ray process on the machine)
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--num-cpus=2", "--num-gpus=0",
+                             f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import time
+
+        deadline = time.monotonic() + 90
+        while True:  # the head's control service listens on the port once it is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(0.5)
+        shutil.copy(clip / "clip.mp4", tmp_path / "a.mp4")
+        (tmp_path / "a.srt").write_text(_srt(LINES[:1]), encoding="utf-8")
+        (tmp_path / "jobs.csv").write_text("video,subs,name\na.mp4,a.srt,good\nmissing.mp4,a.srt,bad\n",
+                                           encoding="utf-8")
+        result = run_batch(tmp_path / "jobs.csv", tmp_path / "jobs", replace(_options(), lip_sync=False),
+                           ray=f"127.0.0.1:{port}")
+        status = {o.name: o for o in result.outcomes}
+        assert status["good"].status == "done" and Path(status["good"].out).is_file()
+        assert (tmp_path / "jobs" / "good" / "report.json").is_file()  # the same job folders as local workers
+        assert status["bad"].status == "failed" and "does not exist" in status["bad"].error
+    finally:
+        import ray
+
+        ray.shutdown()
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        shutil.rmtree(temp, ignore_errors=True)
