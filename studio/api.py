@@ -213,9 +213,10 @@ class Studio:
     # ---- dubbing --------------------------------------------------------------------------------------------
     def dub(self, video, *, subs=None, out=None, target_lang: Optional[str] = None, voice: Optional[str] = None,
             consent: Optional[str] = None, options=None, progress=None, **overrides):
-        """Dub ``video`` with the timed lines of ``subs`` (SRT/WebVTT; None = transcribed from the video's English
-        speech), translated into ``target_lang`` when given, spoken in ``voice`` (None = base voice, a saved voice
-        name, or "auto": cloned from the video, needs ``consent``), lip-synced where the new speech plays. ``out`` defaults to VIDEO.LANG.mp4 (or .dub.mp4).
+        """Dub ``video`` with the timed lines of ``subs`` (SRT/WebVTT; a .txt script, one line per cue, timed against
+        the speech; None = transcribed from the video's speech, its language detected), translated into
+        ``target_lang`` when given, spoken in ``voice`` (None = base voice, a saved voice name, or "auto": each speaker cloned from their own lines, diarized when the lines name no speakers; needs
+        ``consent``), lip-synced where the new speech plays. ``out`` defaults to VIDEO.LANG.mp4 (or .dub.mp4).
         Keyword ``overrides`` replace fields of ``studio.dubbing.job.DubOptions``. Returns a ``DubResult``."""
         from .dubbing.job import DubOptions, run_dub
 
