@@ -6,7 +6,9 @@
 - A speaker's reference for cloning is their lines' stretches of the source sound, joined (minus any time another
   speaker's line overlaps).
 - The face that says a line: when the shot holds several faces, every face is tracked through the line's slot and
-  the one whose mouth opening follows the original speech best is passed to the lip-sync (``face_point``).
+  the one whose mouth opening follows the original speech best is passed to the lip-sync (``face_point``); a named
+  speaker's lines vote together for one face position (on the benchmark's two-person scene, per-line choices on
+  the bare slots were right for 2 of 6 lines; with 0.3 s around each slot and the vote, 6 of 6).
 Results are cached in the job folder under a key of the video and the line times.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .subtitles import SubtitleLine
 log = get_logger("dubbing.speakers")
 
 PREFIX = "Speaker"
+FACE_PAD = 0.3  # seconds around a line's slot watched when choosing its face
 
 
 def named(lines: Sequence[SubtitleLine]) -> bool:
@@ -64,12 +67,13 @@ def speaking_faces(info, lines: Sequence[SubtitleLine], audio: np.ndarray, sr: i
     from ..face.active_speaker import FaceTracks
     from ..video.io import read_frames
 
-    k = key("faces", 1, video_hash, [(s.start, s.end) for s in lines], tracker)
+    k = key("faces", 2, video_hash, [(s.start, s.end) for s in lines], tracker)
     meta = read_json(folder / "faces.json")
     if meta and meta.get("key") == k:
         return [tuple(p) if p else None for p in meta["points"]]
     fps = info.fps
-    slots = [(int(round(s.start * fps)), max(int(round(s.start * fps)) + 1, int(round(s.end * fps)))) for s in lines]
+    # the slot and FACE_PAD around it: the mouth closing before and after the line is part of what tells faces apart
+    slots = [(max(0, int(round((s.start - FACE_PAD) * fps))), int(round((s.end + FACE_PAD) * fps))) for s in lines]
     last = max(b for _, b in slots) if slots else 0
     tracks: dict[int, FaceTracks] = {}
     points: list[Optional[tuple[float, float]]] = [None] * len(lines)
@@ -83,12 +87,13 @@ def speaking_faces(info, lines: Sequence[SubtitleLine], audio: np.ndarray, sr: i
                 if a <= t < b:
                     tracks.setdefault(i, FaceTracks(tracker)).add(frame)
                     if t == b - 1:  # the line's slot is over: score its faces, free the tracker
-                        scores[i], points[i] = _decide(tracks.pop(i), audio, sr, lines[i], fps)
+                        scores[i], points[i] = _decide(tracks.pop(i), audio, sr, a, fps)
         for i in list(tracks):  # slots running past the last frame
-            scores[i], points[i] = _decide(tracks.pop(i), audio, sr, lines[i], fps)
+            scores[i], points[i] = _decide(tracks.pop(i), audio, sr, slots[i][0], fps)
     finally:
         for tr in tracks.values():
             tr.close()
+    points = _per_speaker(lines, scores, points, 0.1 * max(info.width, info.height))
     write_json(folder / "faces.json", {"key": k, "points": [list(p) if p else None for p in points],
                                        "scores": scores})
     found = sum(p is not None for p in points)
@@ -97,11 +102,41 @@ def speaking_faces(info, lines: Sequence[SubtitleLine], audio: np.ndarray, sr: i
     return points
 
 
-def _decide(tracks, audio, sr, line, fps):
+def _per_speaker(lines, scores, points, near: float) -> list:
+    """One face per named speaker: the position whose faces follow that speaker's sound best on average over
+    all their lines (one short line is a noisy vote; a speaker rarely changes seats within a shot). A line with
+    no face near that position keeps its own choice."""
+    points = list(points)
+    for name in dict.fromkeys(s.speaker for s in lines if s.speaker):
+        mine = [i for i, s in enumerate(lines) if s.speaker == name and len(scores[i]) >= 2]
+        if len(mine) < 2:
+            continue
+
+        def nearest(i, xy):
+            found = [(float(np.hypot(c[1][0] - xy[0], c[1][1] - xy[1])), c) for c in scores[i]]
+            d, c = min(found, key=lambda f: f[0])
+            return c if d <= near else None
+
+        best, best_score = None, -np.inf
+        for i in mine:
+            for _, xy in scores[i]:
+                votes = [c[0] for c in (nearest(j, xy) for j in mine) if c is not None]
+                if len(votes) * 2 >= len(mine) and np.mean(votes) > best_score:
+                    best, best_score = xy, float(np.mean(votes))
+        if best is None:
+            continue
+        for i in mine:
+            c = nearest(i, best)
+            if c is not None:
+                points[i] = tuple(c[1])
+    return points
+
+
+def _decide(tracks, audio, sr, first_frame, fps):
     from ..face.active_speaker import pick_speaking_face, speech_envelope
 
     try:
-        a = int(round(line.start * fps))
+        a = first_frame
         piece = audio[int(a / fps * sr):]
         env = speech_envelope(piece, sr, fps, tracks.frames)
         scores = tracks.scores(env)
