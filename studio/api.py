@@ -247,9 +247,10 @@ class Studio:
     # ---- dubbing --------------------------------------------------------------------------------------------
     def dub(self, video, *, subs=None, out=None, target_lang: Optional[str] = None, voice: Optional[str] = None,
             consent: Optional[str] = None, options=None, progress=None, **overrides):
-        """Dub ``video`` with the timed lines of ``subs`` (SRT/WebVTT; None = transcribed from the video's English
-        speech), translated into ``target_lang`` when given, spoken in ``voice`` (None = base voice, a saved voice
-        name, or "auto": cloned from the video, needs ``consent``), lip-synced where the new speech plays. ``out`` defaults to VIDEO.LANG.mp4 (or .dub.mp4).
+        """Dub ``video`` with the timed lines of ``subs`` (SRT/WebVTT; a .txt script, one line per cue, timed against
+        the speech; None = transcribed from the video's speech, its language detected), translated into
+        ``target_lang`` when given, spoken in ``voice`` (None = base voice, a saved voice name, or "auto": each speaker cloned from their own lines, diarized when the lines name no speakers; needs
+        ``consent``), lip-synced where the new speech plays. ``out`` defaults to VIDEO.LANG.mp4 (or .dub.mp4).
         Keyword ``overrides`` replace fields of ``studio.dubbing.job.DubOptions``. Returns a ``DubResult``."""
         from .dubbing.job import DubOptions, run_dub
 
@@ -274,13 +275,14 @@ class Studio:
         return [[d["index"], d.get("speaker") or "", d["slot_start"], d["slot"], d["produced"], d["stretch"],
                  d["overflow"], "yes" if d["fits"] else "NO", d["dubbed_text"]] for d in result.lines]
 
-    def dub_batch(self, batch, jobs_dir, *, workers: int = 1, options=None, progress=None):
-        """Run a CSV/JSON batch of dubbing jobs (see ``studio.dubbing.batch``); returns a ``BatchResult``."""
+    def dub_batch(self, batch, jobs_dir, *, workers: int = 1, options=None, progress=None, ray=None):
+        """Run a CSV/JSON batch of dubbing jobs (see ``studio.dubbing.batch``); returns a ``BatchResult``.
+        ``ray="auto"`` or an address runs the jobs as tasks on that Ray cluster instead of local processes."""
         from .dubbing.batch import run_batch
         from .dubbing.job import DubOptions
 
         return run_batch(batch, jobs_dir, self._checked_dub(options or DubOptions()), workers=workers,
-                         device=self.device, progress=Progress.of(progress))
+                         device=self.device, progress=Progress.of(progress), ray=ray)
 
     def _checked_dub(self, options):
         return _replace(options, lipsync=self._checked(options.lipsync))

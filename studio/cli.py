@@ -396,6 +396,8 @@ def _add_dub_parser(sub) -> None:
                    "model,name]); needs --jobs-dir")
     p.add_argument("--jobs-dir", help="with --batch: one job folder per video under this folder")
     p.add_argument("--workers", type=int, default=1, help="with --batch: local worker processes (default 1)")
+    p.add_argument("--ray", metavar="auto|ADDRESS", help="with --batch: run the jobs as tasks on an existing Ray "
+                   "cluster (auto: the one this machine belongs to); job folders must be on shared storage")
 
 
 def _dub(studio, args, callback) -> int:
@@ -422,7 +424,8 @@ def _dub(studio, args, callback) -> int:
     if args.batch:
         if not args.jobs_dir:
             raise InputError("--batch needs --jobs-dir FOLDER (one job folder per video goes there)")
-        result = studio.dub_batch(args.batch, args.jobs_dir, workers=args.workers, options=options, progress=callback)
+        result = studio.dub_batch(args.batch, args.jobs_dir, workers=args.workers, options=options, progress=callback,
+                                  ray=args.ray)
         callback.close()
         for o in result.outcomes:
             print(f"{o.status:7s} {o.name}: " + (o.error if o.status == "failed" else str(o.out)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -225,7 +226,7 @@ def test_speaker_voices_are_checked_against_the_lines():
     assert speaker_voices([("ANNA", "base")], lines)["anna"].kind == "base"
     with pytest.raises(InputError, match="speakers named there: Anna"):
         speaker_voices([("Bob", "base")], lines)
-    with pytest.raises(InputError, match="one speaker only"):
+    with pytest.raises(InputError, match="not a saved voice"):
         speaker_voices([("anna", "auto")], lines)
     with pytest.raises(InputError, match="unknown voice 'nobody'"):
         speaker_voices([("anna", "nobody")], lines)
@@ -523,3 +524,177 @@ def test_spanish_speech_is_detected_transcribed_and_dubbed_into_english(tmp_path
     assert "alegra" in heard and "verte" in heard
     assert "glad" in " ".join(x["dubbed_text"].lower() for x in report["lines"])  # apertium: "Me alegra" -> glad
     assert 0.3 <= report["lines"][0]["slot_start"] <= 0.7
+
+
+FACES_DEV = DATA / "faces-dev" / "videos"
+needs_scene = pytest.mark.skipif(not (FACES_DEV.is_dir() and (DATA / "grid-s1" / "clips").is_dir()),
+                                 reason="../shared/data/grid-s1 and faces-dev are not present")
+
+
+def _frames(path, seconds, fps=25.0, size=192):
+    """``seconds`` (start, end) of a video as square frames at ``fps`` (centre crop) and its sound at 16 kHz."""
+    import cv2
+
+    from studio.audio.io import load_audio
+    from studio.video.io import probe, read_frames
+
+    info = probe(path)
+    frames = list(read_frames(info, max_frames=int(seconds[1] * info.fps) + 2))
+    h, w = frames[0].shape[:2]
+    side = min(h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    pick = [frames[min(len(frames) - 1, int(round(t / fps * info.fps)))]
+            for t in range(int(seconds[0] * fps), int(seconds[1] * fps))]
+    out = [cv2.resize(f[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA) for f in pick]
+    audio = load_audio(path, 16000)[0][int(seconds[0] * 16000):int(seconds[1] * 16000)]
+    return out, audio
+
+
+@pytest.fixture(scope="module")
+def two_speakers(tmp_path_factory):
+    """Two faces side by side: a GRID man on the left, a faces-dev woman on the right; each of the 4 lines (3 s)
+    is one of them speaking with their own sound while the other's mouth moves silently (other footage)."""
+    folder = tmp_path_factory.mktemp("two")
+    grid = sorted((DATA / "grid-s1" / "clips").glob("*.mp4"))
+    woman = FACES_DEV / "styletalk_KristiNoem.mp4"
+    frames, audio, lines = [], [], []
+    for i in range(4):
+        left, left_audio = _frames(grid[i], (0.0, 3.0))
+        right, right_audio = _frames(woman, (3.0 * i, 3.0 * i + 3.0))
+        frames += [np.concatenate([a, b], axis=1) for a, b in zip(left, right)]
+        audio.append(left_audio if i % 2 == 0 else right_audio)
+        lines.append((3.0 * i + 0.2, 3.0 * i + 2.8, ["Bin blue at F two now.", "We talked about it."][i % 2]))
+    video = write_video(folder / "two.mp4", frames, 25.0, audio=np.concatenate(audio), sr=16000)
+    return video, lines
+
+
+@needs_scene
+def test_diarization_and_the_speaking_face_follow_who_talks(two_speakers, tmp_path):
+    from studio.audio.io import load_audio
+    from studio.dubbing.speakers import diarize_lines, speaking_faces
+    from studio.progress import Progress
+    from studio.video.io import probe
+
+    video, timed = two_speakers
+    lines = [SubtitleLine(k, a, b, t) for k, (a, b, t) in enumerate(timed, 1)]
+    audio = load_audio(video, 16000)[0]
+    named = diarize_lines(lines, audio, 16000, "v", tmp_path, threshold=0.3)
+    assert [s.speaker for s in named] == ["Speaker 1", "Speaker 2", "Speaker 1", "Speaker 2"]
+    points = speaking_faces(probe(video), named, audio, 16000, "v", tmp_path, "mediapipe", Progress.of(None))
+    assert all(p is not None for p in points)
+    assert [p[0] < 192 for p in points] == [True, False, True, False]  # left face, right face, ...
+    scores = json.loads((tmp_path / "faces.json").read_text())["scores"]
+    assert all(len(s) == 2 for s in scores)
+
+
+def test_clustering_finds_the_number_of_speakers():
+    from studio.audio.diarize import cluster
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 256))
+    rows = np.concatenate([c + 0.25 * rng.normal(size=(4, 256)) for c in centres])
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    order = rng.permutation(len(rows))
+    labels = cluster(rows[order], threshold=0.5)
+    truth = (order // 4)
+    assert len(set(labels)) == 3 and all(len({l for l, t in zip(labels, truth) if t == k}) == 1 for k in range(3))
+    assert cluster(rows[:4], threshold=0.5) == [0, 0, 0, 0] and cluster(rows[:1]) == [0]
+
+
+def test_line_edits_and_the_saved_request_round_trip():
+    from studio.dubbing.job import DubOptions, apply_line_edits, options_from_dict, options_to_dict
+    from studio.dubbing.speakers import speaker_reference
+    from studio.types import LipSyncOptions
+
+    lines = parse(SRT, "srt")
+    assert apply_line_edits(["a", "b"], lines, [(2, "  Hola   amigo ")]) == ["a", "Hola amigo"]
+    with pytest.raises(InputError, match="line 3 does not exist"):
+        apply_line_edits(["a", "b"], lines, [(3, "x")])
+    with pytest.raises(InputError, match="empty"):
+        apply_line_edits(["a", "b"], lines, [(1, " ")])
+    options = DubOptions(voice="auto", speaker_voices=(("Anna", "base"),), line_edits=((2, "Hola."),),
+                         lipsync=LipSyncOptions(engine="visemes", face_point=(10.0, 20.0)))
+    assert options_from_dict(json.loads(json.dumps(options_to_dict(options)))) == options
+    # a speaker's reference: their lines' sound, minus what another speaker's line overlaps
+    audio = np.arange(16000 * 5, dtype=np.float32)
+    named = [SubtitleLine(1, 0.5, 2.0, "a", "A"), SubtitleLine(2, 1.5, 3.0, "b", "B"), SubtitleLine(3, 4.0, 4.5, "c", "A")]
+    ref = speaker_reference(named, "A", audio, 16000)
+    assert len(ref) == 16000 * 1.5 and ref[0] == 8000 and ref[-1] == 16000 * 4.5 - 1
+
+
+def test_untimed_script_is_aligned_to_recognised_words(tmp_path):
+    from studio.dubbing.script import align, read_script
+
+    path = tmp_path / "scene.txt"
+    path.write_bytes("ANNA: Good morning, everyone.\n\nBob: Café first, then the meeting.\nSee you at noon!\n"
+                     .encode("cp1252"))
+    cues = read_script(path)
+    assert cues == [("Anna", "Good morning, everyone."), ("Bob", "Café first, then the meeting."),
+                    (None, "See you at noon!")]
+    heard = [(0.5, 0.8, " good"), (0.8, 1.2, " morning"), (1.3, 1.9, " everyone."),  # then a misheard word
+             (2.5, 2.9, " cafe"), (3.0, 3.3, " fürst,"), (3.4, 3.6, " then"), (3.6, 3.7, " the"), (3.7, 4.2, " meeting")]
+    lines = align(cues, heard, duration=6.0)
+    assert [(s.start, s.end, s.speaker) for s in lines[:2]] == [(0.5, 1.9, "Anna"), (2.5, 4.2, "Bob")]
+    assert lines[2].start == 4.2 and lines[2].end == 6.0  # nothing heard: the gap after the last timed line
+    with pytest.raises(InputError, match="none of the script's words"):
+        align(cues, [(0.0, 1.0, "xyz")], duration=6.0)
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(InputError, match="has no lines"):
+        read_script(tmp_path / "empty.txt")
+
+
+@pytest.mark.slow
+def test_batch_on_a_local_ray_cluster(clip, tmp_path, monkeypatch):
+    """A Ray head started here (2 CPUs, no dashboard), the batch connected to it by address, then stopped."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray")
+    from studio.dubbing.batch import run_batch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = Path(sys.executable).parent / "ray"
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": repo, "RAY_USAGE_STATS_ENABLED": "0"}
+    monkeypatch.setenv("PYTHONPATH", repo)  # the tasks import this checkout's studio
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # a short path: Ray's sockets live under it
+    # --block: the command stays in the foreground and ends the processes it started when it is terminated, so
+    # the test stops this head only (never `ray stop`, which ends every Ray process on the machine)
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--num-cpus=2", "--num-gpus=0",
+                             f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import time
+
+        deadline = time.monotonic() + 90
+        while True:  # the head's control service listens on the port once it is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(0.5)
+        shutil.copy(clip / "clip.mp4", tmp_path / "a.mp4")
+        (tmp_path / "a.srt").write_text(_srt(LINES[:1]), encoding="utf-8")
+        (tmp_path / "jobs.csv").write_text("video,subs,name\na.mp4,a.srt,good\nmissing.mp4,a.srt,bad\n",
+                                           encoding="utf-8")
+        result = run_batch(tmp_path / "jobs.csv", tmp_path / "jobs", replace(_options(), lip_sync=False),
+                           ray=f"127.0.0.1:{port}")
+        status = {o.name: o for o in result.outcomes}
+        assert status["good"].status == "done" and Path(status["good"].out).is_file()
+        assert (tmp_path / "jobs" / "good" / "report.json").is_file()  # the same job folders as local workers
+        assert status["bad"].status == "failed" and "does not exist" in status["bad"].error
+    finally:
+        import ray
+
+        ray.shutdown()
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        shutil.rmtree(temp, ignore_errors=True)

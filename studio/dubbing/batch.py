@@ -4,7 +4,12 @@ Each row names a ``video`` and usually its ``subs`` (without, the video's Englis
 optionally ``out``, ``to`` (translate into), ``lang`` (language
 of the subtitles), ``voice``, ``consent``, ``engine``, ``model`` and ``name`` (the job folder's name under
 ``jobs_dir``). Relative paths are relative to the batch file. A job whose output exists and whose inputs have not
-changed since it finished is skipped; an unfinished one resumes from its job folder. (Ray is not supported yet.)
+changed since it finished is skipped; an unfinished one resumes from its job folder.
+
+Jobs run in local worker processes, or as tasks on an existing Ray cluster (``ray="auto"`` or its address): one
+task per job, each asking for a GPU when the cluster has one (the lip-sync is the stage that uses it); the job
+folders must then lie on storage every node sees, and the nodes need the studio installed. Ray is optional
+(``pip install ray``).
 """
 from __future__ import annotations
 
@@ -153,8 +158,45 @@ def is_finished(job: BatchJob, options, jobs_dir: Path) -> bool:
     return bool(done and done.get("fingerprint") == _fingerprint(job, options) and Path(done["out"]).is_file())
 
 
-def run_batch(path, jobs_dir, options, *, workers: int = 1, device: str = "cpu", progress=None) -> BatchResult:
-    """Run every job of a batch file; finished jobs are skipped. Progress stage: "dub batch"."""
+def _connect_ray(address: str):
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray needs Ray: pip install ray (or run the batch without --ray: local workers)") from None
+    if not ray.is_initialized():
+        import os
+
+        env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+        try:
+            ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env} if env else None)
+        except ConnectionError as e:
+            raise InputError(f"no Ray cluster at {address!r} ({e}); start one (`ray start --head`) or give its "
+                             "address, e.g. --ray ray://head:10001") from None
+    return ray
+
+
+def _run_on_ray(todo, options, jobs_dir: Path, device: str, address: str, on_outcome) -> None:
+    """One Ray task per job (a GPU each when the cluster has GPUs); outcomes in the order they finish."""
+    ray = _connect_ray(address)
+    gpus = ray.cluster_resources().get("GPU", 0) >= 1 and device != "cpu"
+    task = ray.remote(num_gpus=1 if gpus else 0, max_retries=0)(_run_one)
+    refs = {task.remote(job, options, str(jobs_dir), "cuda" if gpus else "cpu"): job for job in todo}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        job = refs[done[0]]
+        try:
+            outcome = ray.get(done[0])
+        except Exception as e:  # the task's worker died or the node was lost
+            outcome = JobOutcome(job.name, "failed", job.out, f"its Ray task failed ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0] if str(e) else ''}); run the batch again to resume it")
+        on_outcome(job, outcome)
+
+
+def run_batch(path, jobs_dir, options, *, workers: int = 1, device: str = "cpu", progress=None,
+              ray: Optional[str] = None) -> BatchResult:
+    """Run every job of a batch file; finished jobs are skipped. Progress stage: "dub batch". ``ray``: "auto" or
+    a cluster address: the jobs run as Ray tasks instead of local worker processes."""
     progress = Progress.of(progress)
     if workers < 1:
         raise InputError(f"--workers {workers}: give 1 or more worker processes")
@@ -169,7 +211,13 @@ def run_batch(path, jobs_dir, options, *, workers: int = 1, device: str = "cpu",
         else:
             todo.append(job)
     progress.update("dub batch", len(outcomes), len(jobs))
-    if todo:
+    def record(job, outcome):
+        outcomes[job.name] = outcome
+        progress.update("dub batch", len(outcomes), len(jobs))
+
+    if todo and ray:
+        _run_on_ray(todo, options, jobs_dir, device, ray, record)
+    elif todo:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             futures = {pool.submit(_run_one, job, options, str(jobs_dir), device): job for job in todo}
             for future in as_completed(futures):

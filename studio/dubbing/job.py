@@ -20,9 +20,10 @@ from ..errors import InputError
 from ..log import get_logger
 from ..progress import Progress
 from ..types import LipSyncOptions, PhonemeTiming, Speech
-from . import render, speech as dub_speech, timing
+from . import render, speakers as speakers_mod, speech as dub_speech, timing
 from .files import key, read_json, sha256_file, write_json
 from .mix import MixOptions, mix, speech_track
+from .script import is_script, read_script, timed_script
 from .subtitles import SubtitleLine, read_subtitles, write_subtitles
 from .timing import FitOptions, LineFit
 from .translate import find_translator, normalise_language
@@ -54,6 +55,13 @@ class DubOptions:
     # ((line number, target-language text), ...): replaces the dubbed text of those lines (an edit in the app or
     # `Studio.dub_edit_line`); only the edited lines are synthesized again and only their spans re-rendered
     line_edits: tuple = ()
+    # several speakers: None = diarize the source speech when the lines name no speakers and each speaker gets
+    # their own cloned voice (voice "auto"); True/False forces it. Lower threshold = more speakers found
+    diarize: Optional[bool] = None
+    speaker_threshold: float = 0.3
+    # lip-sync the face that says each line (the one whose mouth follows the original sound best): None = when
+    # the lines have two or more speakers
+    active_face: Optional[bool] = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,15 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
         raise InputError(f"{info.path} is not a video; dubbing needs a video (for a photo use `studio say`)")
     if info.duration <= 0 or not info.fps:
         raise InputError(f"cannot tell the length or frame rate of {info.path}; re-encode it with a constant frame rate")
-    if subs is not None:
+    script = subs if subs is not None and is_script(subs) else None  # untimed: timed against the speech below
+    if script is not None:
+        read_script(script)  # a bad script fails before any work
+        named_language = options.language or language_from_name(Path(script))
+        subtitles, source = None, normalise_language(named_language) if named_language else None
+        if not info.has_audio:
+            raise InputError(f"{info.path} has no sound track to time the script against; give timed subtitles "
+                             "(SRT/WebVTT)")
+    elif subs is not None:
         subtitles = read_subtitles(subs, video_duration=info.duration)
         source = normalise_language(options.language or language_from_name(Path(subs)) or "en")
     else:  # transcribed from the video's own speech, below (its language detected unless given)
@@ -223,29 +239,57 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     cache = _Cache(job_dir)
     job_id = _job_id(job_dir)  # one id for the whole job: in the video mark of every lip-synced span and the record
     work = {"translated": 0, "synthesized": 0, "synth_calls": 0, "spans_rendered": 0, "mixed": False,
-            "assembled": False, "voice_cloned": False}
+            "assembled": False, "voice_cloned": False, "diarized": False}
     video_hash = sha256_file(info.path)
-    transcribed = subtitles is None
-    if transcribed:
+    transcribed = subtitles is None and script is None
+    if subtitles is None:
         from .transcribe import transcript
 
-        subs, source = transcript(info.path, video_hash, source, job_dir, progress)
+        if script is not None:
+            subs, source = timed_script(script, info.path, video_hash, source, info.duration, job_dir, progress)
+        else:
+            subs, source = transcript(info.path, video_hash, source, job_dir, progress)
         subtitles = read_subtitles(subs, video_duration=info.duration)
         target = target or source
         engine = dub_speech.tts_engine_for(target, options.tts_engine)
         if target != source:  # the detected language must be translatable into the target
             find_translator(source, target, options.translator)
     lines = list(subtitles.lines)
+    source16 = None  # the source sound at 16 kHz, loaded when speakers or faces need it
+    if info.has_audio and not speakers_mod.named(lines) and len(lines) > 1 and (
+            options.diarize or (options.diarize is None and options.voice == dub_speech.AUTO)):
+        progress.update("dub: who speaks when", 0, 1)
+        source16 = load_audio(info.path, 16000, what="video", allow_silent=True)[0]
+        lines = speakers_mod.diarize_lines(lines, source16, 16000, video_hash, job_dir, options.speaker_threshold)
+        work["diarized"] = True
     speaker_voices = dub_speech.speaker_voices(options.speaker_voices, lines)
+    speakers = list(dict.fromkeys(s.speaker for s in lines if s.speaker))
 
     # 1. text in the target language
     texts = [s.spoken for s in lines]
     if target != source:
         texts = _translate(lines, source, target, options.translator, job_dir / "translations", work, progress)
     texts = apply_line_edits(texts, lines, options.line_edits)
-    write_json(job_dir / "request.json", {"video": str(info.path), "subtitles": None if transcribed else str(subs),
+    write_json(job_dir / "request.json", {"video": str(info.path),
+                                          "subtitles": str(script) if script is not None else
+                                          None if transcribed else str(subs),
                                           "out": str(out), "options": options_to_dict(options)})
-    if voice is None:
+    if voice is None and len(speakers) >= 2:  # "auto" with several speakers: each cloned from their own lines
+        source16 = source16 if source16 is not None else load_audio(info.path, 16000, what="video")[0]
+        for name in speakers:
+            if name.casefold() in speaker_voices:
+                continue
+            progress.update(f"dub: cloning the voice of {name}", 0, 1)
+            reference = speakers_mod.speaker_reference(lines, name, source16, 16000)
+            ident = f"{video_hash[:16]}:" + key("speaker-lines", [(s.start, s.end) for s in lines
+                                                                   if s.speaker == name])[:12]
+            before = read_json(job_dir / "auto-voices.json") or {}
+            speaker_voices[name.casefold()] = dub_speech.speaker_auto_voice(
+                reference, 16000, name, ident, options.consent, job_dir, progress, options.consent_covers_marked)
+            if before.get(name) != speaker_voices[name.casefold()].ident:
+                work["voice_cloned"] = True
+                write_json(job_dir / "auto-voices.json", {**before, name: speaker_voices[name.casefold()].ident})
+    if voice is None and any((s.speaker or "").casefold() not in speaker_voices for s in lines):
         progress.update("dub: cloning the voice", 0, 1)
         had = read_json(job_dir / "auto-voice.json")
         voice = dub_speech.auto_voice(info.path, video_hash, options.consent, job_dir, progress,
@@ -256,6 +300,7 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     fitted: list[tuple[Speech, LineFit]] = []
     line_keys = []
     line_voices = [speaker_voices.get((s.speaker or "").casefold(), voice) for s in lines]
+    voice = voice or line_voices[0]  # the report's and the seal's voice when every speaker has their own
     for n, (s, text, line_voice) in enumerate(zip(lines, texts, line_voices)):
         progress.update("dub: speech", n, len(lines))
         k = key("line", VERSION, text, target, engine, line_voice.ident, round(s.duration, 3), asdict(options.fit),
@@ -307,6 +352,12 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
                 for p, (sp, _) in zip(placements, fitted) for ph in (sp.phonemes or ())]
     speech_regions = [(p.start, p.end) for p in placements]
     spans = render.plan_spans(speech_regions if options.lip_sync else [], fps, n_frames)
+    face_points: list = [None] * len(lines)
+    if options.lip_sync and info.has_audio and (options.active_face or (options.active_face is None
+                                                                         and len(speakers) >= 2)):
+        source16 = source16 if source16 is not None else load_audio(info.path, 16000, what="video")[0]
+        face_points = speakers_mod.speaking_faces(info, lines, source16, 16000, video_hash, job_dir,
+                                                  options.lipsync.tracker, progress)
     pieces, span_facts = [], []
     speech_rate = 16000
     track16 = speech_track(items, int(round(info.duration * speech_rate)), speech_rate)
@@ -315,18 +366,22 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
         sp = render.span_speech(track16, speech_rate, phonemes, span, fps) if span.synced else None
         a, b = span.seconds(fps)
         inside = [(line_keys[j], round(p.start, 4)) for j, p in enumerate(placements) if p.end > a and p.start < b]
-        k = render.span_key(video_hash, span, fps, inside if span.synced else None, options.lipsync)
+        lipsync = options.lipsync
+        point = next((face_points[j] for j, p in enumerate(placements)
+                      if p.end > a and p.start < b and face_points[j] is not None), None) if span.synced else None
+        if point is not None:  # the face that says the line, not the largest one
+            lipsync = replace(lipsync, face_point=point, face_index=None)
+        k = render.span_key(video_hash, span, fps, inside if span.synced else None, lipsync)
         piece = job_dir / "spans" / f"{k}.mp4"
         facts = read_json(piece.with_suffix(".json"))
         if not (piece.is_file() and facts):
             piece.parent.mkdir(parents=True, exist_ok=True)
-            facts = render.render_span(info, span, fps, sp, piece, options.lipsync, device, progress,
-                                       job_id=job_id)
+            facts = render.render_span(info, span, fps, sp, piece, lipsync, device, progress, job_id=job_id)
             write_json(piece.with_suffix(".json"), facts)
             work["spans_rendered"] += 1
         pieces.append(piece)
         span_facts.append({"start": round(a, 3), "end": round(b, 3), "frames": span.stop - span.first,
-                           "lip_synced": span.synced, **facts})
+                           "lip_synced": span.synced, "face_point": list(point) if point else None, **facts})
     progress.update("dub: picture", len(spans), len(spans))
 
     final_key = key("final", VERSION, [str(p.name) for p in pieces], mix_key, options.keep_original_audio, target)
@@ -346,17 +401,21 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
               for s, p, text in zip(lines, placements, texts)]
     srt_path = write_subtitles(dubbed, _side_path(out, ".srt", (video, subs)))
     vtt_path = write_subtitles(dubbed, _side_path(out, ".vtt", (video, subs)))
-    per_line = tuple({**p.as_dict(), "text": s.spoken, "dubbed_text": text, "speaker": s.speaker, "voice": v.ident}
-                     for s, p, text, v in zip(lines, placements, texts, line_voices))
+    edited = {int(n) for n, _ in options.line_edits}
+    per_line = tuple({**p.as_dict(), "text": s.spoken, "dubbed_text": text, "speaker": s.speaker, "voice": v.ident,
+                      "face_point": list(f) if f else None, "edited": s.index in edited}
+                     for s, p, text, v, f in zip(lines, placements, texts, line_voices, face_points))
     fit_summary = timing.summary(placements)
     seconds = round(time.perf_counter() - t0, 2)
     report = {
         "version": VERSION, "video": str(info.path), "subtitles": str(Path(subs)), "transcribed": transcribed,
+        "script": str(script) if script is not None else None,
         "output": str(out),
         "subtitles_out": [str(srt_path), str(vtt_path)], "encoding": subtitles.encoding,
         "format": subtitles.format, "source_language": source, "language": target, "tts_engine": engine,
         "voice": voice.describe(), "consent": voice.consent,
-        "speaker_voices": {name: v.describe() for name, v in speaker_voices.items()}, "stretcher": timing.stretcher_name(),
+        "speaker_voices": {name: v.describe() for name, v in speaker_voices.items()},
+        "diarized": bool(work.get("diarized")), "speakers": speakers, "stretcher": timing.stretcher_name(),
         "fit": fit_summary, "lines": list(per_line), "mix": mix_meta, "spans": span_facts,
         "lip_sync": {"enabled": options.lip_sync, **asdict(options.lipsync),
                      "note": "only spans with new speech are lip-synced; the other spans keep their frames, "

@@ -71,8 +71,8 @@ def speaker_voices(pairs, lines) -> dict[str, DubVoice]:
             known = ", ".join(sorted({s.speaker for s in lines if s.speaker})) or "none (write 'NAME: text')"
             raise InputError(f"speaker {speaker!r} has no lines in the subtitles; speakers named there: {known}")
         if str(voice).strip() == AUTO:
-            raise InputError(f"speaker {speaker!r}: 'auto' (cloning from the video) works for one speaker only, with "
-                             "--voice auto; give each speaker a saved voice (studio voice create)")
+            raise InputError(f"speaker {speaker!r}: 'auto' is not a saved voice; --voice auto clones every speaker "
+                             "from their own lines, --speaker-voice gives one speaker a saved voice instead")
         out[name] = resolve_voice(voice)
     return out
 
@@ -80,21 +80,39 @@ def speaker_voices(pairs, lines) -> dict[str, DubVoice]:
 def auto_voice(video: Path, video_hash: str, consent: Optional[str], folder: Path, progress,
                consent_covers_marked: bool = False) -> DubVoice:
     """Clone the speaker of ``video``'s sound track (cached in ``folder``)."""
+    return _cloned(video, f"auto:{video_hash[:24]}", "auto-voice", consent, folder, progress, consent_covers_marked)
+
+
+def speaker_auto_voice(reference: np.ndarray, sr: int, speaker: str, ident: str, consent: Optional[str],
+                       folder: Path, progress, consent_covers_marked: bool = False) -> DubVoice:
+    """Clone one speaker of a video from ``reference`` (their lines' source sound); ``ident`` names the
+    reference (the video and the speaker's line times), so the clone is cached in ``folder`` per speaker."""
+    import hashlib
+
+    stem = "auto-voice-" + hashlib.sha256(speaker.encode()).hexdigest()[:12]
+    try:
+        return _cloned((reference, sr), f"auto:{ident}", stem, consent, folder, progress, consent_covers_marked)
+    except InputError as e:
+        raise InputError(f"{speaker}: {e} (cloning each speaker needs a few seconds of their clear speech; give "
+                         f"short parts a saved voice with --speaker-voice \"{speaker}=NAME\")") from None
+
+
+def _cloned(source, ident: str, stem: str, consent: Optional[str], folder: Path, progress,
+            consent_covers_marked: bool = False) -> DubVoice:
     from ..voice.cloning import ConversionData
     from ..voice.profiles import VoiceProfile, create_voice
 
     consent = check_auto_consent(consent)
-    ident = f"auto:{video_hash[:24]}"
-    meta_path, data_path = folder / "auto-voice.json", folder / "auto-voice.npz"
+    meta_path, data_path = folder / f"{stem}.json", folder / f"{stem}.npz"
     meta = read_json(meta_path)
     if meta and meta.get("id") == ident and data_path.is_file():
         with np.load(data_path, allow_pickle=False) as arrays:
             data = ConversionData.from_arrays(arrays)
         profile = VoiceProfile(None, consent, meta["created"], meta["engine"], meta["speech_seconds"], meta["snr_db"],
                                meta.get("facts", {}), data)
-        log.info("reusing the voice cloned from %s", video)
+        log.info("reusing the voice cloned for %s", stem)
         return DubVoice(AUTO, ident, profile, consent)
-    profile = create_voice(video, name=None, consent=consent, progress=progress,
+    profile = create_voice(source, name=None, consent=consent, progress=progress,
                            consent_covers_marked=consent_covers_marked)  # no laundering: marked speech is refused
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(data_path, ".npz")

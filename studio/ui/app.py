@@ -449,14 +449,16 @@ class StudioApp:
                 del ev_audio, ev_text
             with gr.Tab("Dub"):
                 gr.Markdown("Dub a video into another language: upload it with its subtitles (SRT or WebVTT, timed "
-                            "lines; `NAME: text` names a speaker), or with none to have its speech transcribed. "
+                            "lines; `NAME: text` names a speaker), a plain script (.txt, one line per cue: timed against the "
+                            "speech), or with none to have its speech transcribed (its language detected). "
                             "The new speech is fitted to each line's slot and the speaking face is lip-synced to it. "
                             "Change one line afterwards: click its row, edit the text, render it again (only that "
                             "line is redone).")
                 with gr.Row():
                     with gr.Column():
                         dub_video = gr.File(label="Video", file_types=["video"], type="filepath")
-                        dub_subs = gr.File(label="Subtitles (SRT/WebVTT; optional)", file_types=[".srt", ".vtt"],
+                        dub_subs = gr.File(label="Subtitles (SRT/WebVTT) or a script (.txt, one line per cue; optional)",
+                                           file_types=[".srt", ".vtt", ".txt"],
                                            type="filepath")
                         with gr.Row():
                             dub_target = gr.Dropdown([("(the subtitles' language)", ""), *_language_choices()],
