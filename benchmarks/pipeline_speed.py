@@ -182,6 +182,21 @@ def main() -> int:
     out = Path(args.out or REPO / f"benchmarks/results/pipeline_speed_{args.device.split(':')[0]}.json")
     seconds = sorted(args.seconds)
     rows, inputs = [], []
+    def write_report():  # after every row, so a run that stops early keeps what it measured
+        kinds = sorted({u["kind"] for u in inputs}) or ["none"]
+        gpu = None
+        if args.device.startswith("cuda"):
+            import torch
+
+            gpu = torch.cuda.get_device_name(0)
+        report = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores" +
+                      (f", {gpu}" if gpu else ""), device=args.device, load_average=os.getloadavg(),
+                      omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                      input=dict(kind=kinds[0] if len(kinds) == 1 else "mixed", per_resolution=inputs),
+                      results=rows, when=time.strftime("%Y-%m-%d %H:%M"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
         tmp = Path(tmp)
         for res in args.resolutions:
@@ -207,7 +222,12 @@ def main() -> int:
                            slowest_fps=stage["stage_fps"][slowest], vcodec=stage["vcodec"], runs=[])
                 for s in lengths:
                     video, audio, _ = clips[s]
-                    r = _child(CHILD_E2E, video, audio, tmp / "out.mp4", engine, model, args.device)
+                    try:
+                        r = _child(CHILD_E2E, video, audio, tmp / "out.mp4", engine, model, args.device)
+                    except RuntimeError as e:  # one failed run is reported, not allowed to lose the others
+                        row["runs"].append(dict(seconds=s, error=str(e).strip().splitlines()[-1]))
+                        print(f"{res}p {engine} {s:g} s: FAILED: {row['runs'][-1]['error']}", flush=True)
+                        continue
                     streamed = r["stages"].get("streamed (wall)") or r["wall_s"]
                     r.update(seconds=s, e2e_fps=round(r["frames"] / streamed, 2),
                              whole_call_fps=round(r["frames"] / r["wall_s"], 2),
@@ -220,24 +240,13 @@ def main() -> int:
                           f"{r['whole_call_fps']:.1f} frames/s whole call; peak RSS {r['peak_rss_mb']:.0f} MB"
                           + (f", GPU {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else "") + f"; {busy}",
                           flush=True)
-                if len(row["runs"]) > 1:
+                if len([r for r in row["runs"] if "error" not in r]) > 1:
                     row["memory_ratio_long_short"] = round(row["runs"][-1]["peak_rss_mb"] / row["runs"][0]["peak_rss_mb"], 3)
                     print(f"{res}p {engine}: peak memory {row['runs'][-1]['seconds']:g} s / "
                           f"{row['runs'][0]['seconds']:g} s = {row['memory_ratio_long_short']:.2f}", flush=True)
                 rows.append(row)
-    kinds = sorted({u["kind"] for u in inputs})
-    gpu = None
-    if args.device.startswith("cuda"):
-        import torch
-
-        gpu = torch.cuda.get_device_name(0)
-    report = dict(machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores" +
-                  (f", {gpu}" if gpu else ""), device=args.device, load_average=os.getloadavg(),
-                  omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                  input=dict(kind=kinds[0] if len(kinds) == 1 else "mixed", per_resolution=inputs),
-                  results=rows, when=time.strftime("%Y-%m-%d %H:%M"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+                write_report()
+    write_report()
     print(f"wrote {out}")
     return 0
 

@@ -146,3 +146,11 @@ def test_text_file_named_like_an_image_is_rejected(tmp_path):
     bad = _write(tmp_path / "notes.png", b"not an image")
     with pytest.raises(InputError, match="cannot be read"):
         probe(bad)
+
+
+def test_ffmpeg_is_started_without_vfork(tmp_path):
+    """The render starts ffmpeg from a stage thread while torch frees memory in another: a vfork child then fails to
+    exec with EFAULT ("Bad address"), so the studio's ffmpeg processes are started with fork."""
+    path = write_video(tmp_path / "v.mp4", [np.zeros((32, 32, 3), np.uint8)] * 2, fps=25)
+    assert len(list(read_frames(probe(path)))) == 2
+    assert getattr(subprocess, "_USE_VFORK", False) is False

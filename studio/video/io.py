@@ -167,6 +167,17 @@ def _rotation(stream: dict) -> int:
     return int(float(stream.get("tags", {}).get("rotate", 0) or 0))
 
 
+def _without_vfork() -> None:
+    """Make subprocess fork instead of vfork from now on (the documented ``subprocess._USE_VFORK`` switch).
+
+    The render starts ffmpeg from a stage thread while the network runs in another. A vfork child shares the parent's
+    memory until it execs; when another thread frees (unmaps) memory in that window, exec fails with EFAULT
+    ("[Errno 14] Bad address: '/usr/bin/ffmpeg'"): seen in 3 of 7 wav2lip renders in benchmarks/pipeline_speed.py.
+    """
+    if getattr(subprocess, "_USE_VFORK", False):
+        subprocess._USE_VFORK = False
+
+
 def read_frames(info: MediaInfo, max_frames: Optional[int] = None, hwaccel: Optional[str] = None) -> Iterator[np.ndarray]:
     """Yield RGB uint8 frames of a video (or the single frame of an image), streaming from ffmpeg; ``hwaccel``
     ("cuda": NVDEC, see ``studio.video.hw``) decodes on the GPU, the frames still arrive as RGB arrays."""
@@ -179,6 +190,7 @@ def read_frames(info: MediaInfo, max_frames: Optional[int] = None, hwaccel: Opti
         "pipe:", format="rawvideo", pix_fmt="rgb24", **({"frames:v": max_frames} if max_frames else {})
     )
     args = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", *stream.get_args()]
+    _without_vfork()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
     with _live_lock:
         _live_readers.add(proc)
@@ -252,6 +264,7 @@ class VideoWriter:
         self.frames = 0
         self._state = "open"  # -> "done" (renamed into place) or "aborted" (partial file removed)
         self._state_lock = threading.Lock()
+        _without_vfork()
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=self._stderr)
         with _live_lock:
             _live_writers.add(self)
