@@ -148,9 +148,26 @@ def test_text_file_named_like_an_image_is_rejected(tmp_path):
         probe(bad)
 
 
-def test_ffmpeg_is_started_without_vfork(tmp_path):
+def test_ffmpeg_is_started_without_vfork_from_a_stage_thread(tmp_path, monkeypatch):
     """The render starts ffmpeg from a stage thread while torch frees memory in another: a vfork child then fails to
-    exec with EFAULT ("Bad address"), so the studio's ffmpeg processes are started with fork."""
+    exec with EFAULT ("Bad address"), so ffmpeg started from a thread other than the main one uses fork."""
+    import threading
+
+    if not hasattr(subprocess, "_USE_VFORK"):
+        pytest.skip("this Python has no vfork switch")
     path = write_video(tmp_path / "v.mp4", [np.zeros((32, 32, 3), np.uint8)] * 2, fps=25)
+    seen, real_popen = [], subprocess.Popen
+
+    def spy(*args, **kwargs):
+        seen.append((threading.current_thread() is threading.main_thread(), subprocess._USE_VFORK))
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
     assert len(list(read_frames(probe(path)))) == 2
-    assert getattr(subprocess, "_USE_VFORK", False) is False
+    counts = []
+    worker = threading.Thread(target=lambda: counts.append(len(list(read_frames(probe(path))))))
+    worker.start()
+    worker.join()
+    assert counts == [2]
+    assert (False, False) in seen  # from the worker thread: fork
+    assert subprocess._USE_VFORK is True  # restored afterwards: the main thread keeps the cheaper vfork

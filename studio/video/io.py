@@ -167,15 +167,26 @@ def _rotation(stream: dict) -> int:
     return int(float(stream.get("tags", {}).get("rotate", 0) or 0))
 
 
-def _without_vfork() -> None:
-    """Make subprocess fork instead of vfork from now on (the documented ``subprocess._USE_VFORK`` switch).
+_spawn_lock = threading.Lock()
 
-    The render starts ffmpeg from a stage thread while the network runs in another. A vfork child shares the parent's
-    memory until it execs; when another thread frees (unmaps) memory in that window, exec fails with EFAULT
+
+def _popen(args, **kwargs) -> subprocess.Popen:
+    """Start ffmpeg; from a thread other than the main one, with fork instead of vfork.
+
+    The render starts its decoder from a stage thread while the network runs in another. A vfork child shares the
+    parent's memory until it execs; when another thread frees (unmaps) memory in that window, exec fails with EFAULT
     ("[Errno 14] Bad address: '/usr/bin/ffmpeg'"): seen in 3 of 7 wav2lip renders in benchmarks/pipeline_speed.py.
+    fork copies the page tables (about 1 ms a GB of the process), so the main thread, where no stage runs at the
+    same time, keeps vfork (the documented ``subprocess._USE_VFORK`` switch is flipped only around this call).
     """
-    if getattr(subprocess, "_USE_VFORK", False):
-        subprocess._USE_VFORK = False
+    if threading.current_thread() is threading.main_thread() or not hasattr(subprocess, "_USE_VFORK"):
+        return subprocess.Popen(args, **kwargs)
+    with _spawn_lock:
+        saved, subprocess._USE_VFORK = subprocess._USE_VFORK, False
+        try:
+            return subprocess.Popen(args, **kwargs)
+        finally:
+            subprocess._USE_VFORK = saved
 
 
 def read_frames(info: MediaInfo, max_frames: Optional[int] = None, hwaccel: Optional[str] = None) -> Iterator[np.ndarray]:
@@ -190,8 +201,7 @@ def read_frames(info: MediaInfo, max_frames: Optional[int] = None, hwaccel: Opti
         "pipe:", format="rawvideo", pix_fmt="rgb24", **({"frames:v": max_frames} if max_frames else {})
     )
     args = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", *stream.get_args()]
-    _without_vfork()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
+    proc = _popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=frame_bytes)
     with _live_lock:
         _live_readers.add(proc)
     count = 0
@@ -264,8 +274,7 @@ class VideoWriter:
         self.frames = 0
         self._state = "open"  # -> "done" (renamed into place) or "aborted" (partial file removed)
         self._state_lock = threading.Lock()
-        _without_vfork()
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=self._stderr)
+        self.proc = _popen(args, stdin=subprocess.PIPE, stderr=self._stderr)
         with _live_lock:
             _live_writers.add(self)
 
