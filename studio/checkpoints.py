@@ -18,7 +18,6 @@ studio manages (``managed_folders()``), never from an arbitrary path.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import InputError, MissingCheckpointError
+from .hashing import file_sha256
 from .log import get_logger
 from .paths import BUNDLED_CHECKPOINTS, models_dir
 
@@ -201,11 +201,7 @@ def sha256_of(path: Path) -> str:
             return data["sha256"]
     except (OSError, ValueError, KeyError):
         pass
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
+    digest = file_sha256(path)
     try:
         cache.write_text(json.dumps(dict(size=st.st_size, mtime=st.st_mtime, sha256=digest)))
     except OSError:

@@ -14,19 +14,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import MissingDependencyError
+from .hashing import file_sha256
 from .log import get_logger
 
 log = get_logger("joined")
 
 _lock = threading.Lock()
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def join_parts(out: Path, parts: Sequence[Callable[[], bytes]], sha256: str, *, what: str, reinstall: str) -> Path:
@@ -40,7 +33,7 @@ def join_parts(out: Path, parts: Sequence[Callable[[], bytes]], sha256: str, *, 
 def _join(out: Path, parts: tuple, sha256: str, what: str, reinstall: str) -> Path:
     with _lock:
         if out.exists():
-            if sha256_of(out) == sha256:
+            if file_sha256(out) == sha256:
                 return out
             log.warning("%s is damaged (sha256 mismatch); joining it again from its packages", out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from studio.errors import InputError
+from studio.hashing import file_sha256
 from studio.voice import kokoro
 from studio.voice.service import SpeakOptions, speak
 from studio.voice.tts import engines_for_language, synthesize
@@ -137,7 +138,7 @@ def test_model_is_joined_into_the_studio_cache_and_checked(tmp_path, monkeypatch
     with open(path, "r+b") as f:  # a damaged file is joined again from the packages
         f.seek(1000)
         f.write(b"damage")
-    assert joined.sha256_of(kokoro.model_file()) == kokoro._expected_sha256()
+    assert file_sha256(kokoro.model_file()) == kokoro._expected_sha256()
 
 
 def test_studio_speak_takes_a_language():

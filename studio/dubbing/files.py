@@ -7,18 +7,12 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..hashing import file_sha256
 from ..video.io import _umask
 
 
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(chunk)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path) -> str:
+    return file_sha256(path)
 
 
 def key(*parts) -> str:

@@ -23,6 +23,7 @@ from ..audio.io import resample
 from ..audio.mel import SAMPLE_RATE, mel_windows, wav2lip_mel
 from ..checkpoints import build_model, infer_arch, load_checkpoint
 from ..errors import InputError
+from ..hashing import file_sha256_memo
 from ..log import get_logger
 from ..types import Face, Patch, Speech
 
@@ -69,23 +70,11 @@ def check_ready(loaded, checkpoint) -> None:
 
 _MODELS_LOCK = threading.Lock()
 _MODELS: "OrderedDict[tuple, tuple]" = OrderedDict()  # (path, sha256, device) -> (loaded checkpoint, model)
-_HASHES: dict = {}  # (path, size, mtime_ns) -> sha256
 MODEL_CACHE_SIZE = 2  # networks kept loaded per process (each s1-sized one: ~20 MB; a full Wav2Lip: ~150 MB)
 
 
 def _file_sha256(path) -> str:
-    import hashlib
-    import os
-
-    st = os.stat(path)
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
+    return file_sha256_memo(path)
 
 
 def loaded_model(checkpoint, device: str):

@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError
+from ..hashing import file_sha256
 from ..log import get_logger
 from ..paths import models_dir
 from ..progress import Progress
@@ -168,14 +169,6 @@ def default_base() -> str:
         return BASE_MODEL
     log.info("the bundled base model is unfinished (see checkpoints/README.md): personalising from s1")
     return FALLBACK_BASE
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cache_key(video: Path, base: str, expert: Optional[str], settings: PersonalizeSettings) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..hashing import file_sha256, file_sha256_memo
 from ..log import get_logger
 from . import keys
 
@@ -61,24 +62,9 @@ def studio_version() -> str:
         return "unknown"
 
 
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-_hash_cache: dict = {}
-
-
 def model_sha256(path) -> str:
     """sha256 of a (large, unchanging) model file, hashed once per process for each size and mtime."""
-    st = os.stat(path)
-    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
-    if key not in _hash_cache:
-        _hash_cache[key] = file_sha256(path)
-    return _hash_cache[key]
+    return file_sha256_memo(os.path.realpath(path))
 
 
 def stream_hashes(path) -> dict:
