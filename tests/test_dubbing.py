@@ -266,7 +266,7 @@ def clip(tmp_path_factory, astronaut):
 
     folder = tmp_path_factory.mktemp("dub")
     face = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
-    video = write_video(folder / "clip.mp4", [face] * 100, 25.0, audio=tone(4.0, 16000, freq=150.0), sr=16000)
+    write_video(folder / "clip.mp4", [face] * 100, 25.0, audio=tone(4.0, 16000, freq=150.0), sr=16000)
     (folder / "clip.srt").write_text(_srt(LINES), encoding="utf-8")
     return folder
 

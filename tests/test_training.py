@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from conftest import GRID, needs_grid, tone, write_video
 from studio.errors import InputError
