@@ -18,6 +18,7 @@ studio manages (``managed_folders()``), never from an arbitrary path.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -28,7 +29,7 @@ from typing import Optional
 from .errors import InputError, MissingCheckpointError
 from .hashing import file_sha256
 from .log import get_logger
-from .paths import BUNDLED_CHECKPOINTS, models_dir
+from .paths import BUNDLED_CHECKPOINTS, cache_dir, models_dir
 
 log = get_logger("checkpoints")
 
@@ -192,9 +193,11 @@ def list_checkpoints() -> list[CheckpointInfo]:
 
 
 def sha256_of(path: Path) -> str:
-    """sha256 of a file, cached beside it by size and mtime so big files are hashed once."""
+    """sha256 of a file, cached by path, size and mtime so big files are hashed once. The cache lives in the
+    studio's cache folder, never beside the file (a checkout stays clean, a read-only folder works)."""
     st = path.stat()
-    cache = path.with_name(path.name + ".sha256.json")
+    where = hashlib.sha1(os.fsencode(os.path.realpath(path))).hexdigest()[:20]
+    cache = cache_dir() / "sha256" / f"{where}.json"
     try:
         data = json.loads(cache.read_text())
         if data["size"] == st.st_size and data["mtime"] == st.st_mtime:
@@ -203,6 +206,7 @@ def sha256_of(path: Path) -> str:
         pass
     digest = file_sha256(path)
     try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(dict(size=st.st_size, mtime=st.st_mtime, sha256=digest)))
     except OSError:
         pass  # a read-only folder: hash again next time
