@@ -8,11 +8,15 @@ it in the JSON ("input"); numbers from the synthetic input are not comparable wi
 For each resolution and engine it reports
 - each stage's standalone throughput: decode, track, engine, blend and encode run alone, one after another, on the
   same --stage-frames frames of the 10 s input (frames/s), in a fresh process;
-- end to end: the whole `Studio.lipsync` job in a fresh process per input length: frames/s over the streamed part
-  (every frame decoded to encoded; seconds_per_stage "streamed (wall)") and over the whole call (with model loading,
-  the audio mark and signing), the ratio of the streamed frames/s to the slowest stage's standalone frames/s, the
-  real-time factor (frames/s over the video's 25 frames/s: 2.0 = twice as fast as real time), the busy seconds of
-  each stage, and the peak memory (resident; with --device cuda also the GPU's peak allocation);
+  with each stage's CPU milliseconds a frame (this process's threads and its ffmpeg children);
+- end to end: the whole `Studio.lipsync` call in a fresh process per input length (what a user waits for: model
+  loading, the audio mark, the visemes study of the footage, the render, the sync score, signing): its frames/s,
+  their ratio to the slowest stage's standalone frames/s ("ratio_to_slowest"), the real-time factor (frames/s over
+  the video's 25 frames/s: 2.0 = twice as fast as real time); the same over the streamed part alone (every frame
+  decoded to encoded; seconds_per_stage "streamed (wall)"), labelled "streamed_"; its CPU seconds a frame and the
+  bound they set (cores x frames / CPU seconds) with the share of the cores it kept busy: on a shared machine wall
+  figures swing with the other jobs, CPU figures much less; the busy seconds of each stage, and the peak memory
+  (resident; with --device cuda also the GPU's peak allocation);
 - the 60 s / 10 s peak memory ratio (flat memory: about 1).
 
     python benchmarks/pipeline_speed.py [--engines visemes wav2lip] [--model s1] [--resolutions 360 720 1080]
@@ -84,7 +88,10 @@ def build_clip(seconds: float, workdir: Path, grid: Path = GRID, size=(640, 360)
 
 
 PRELUDE = """
-import json, resource, sys, time
+import json, os, resource, sys, time
+def cpu_now():  # this process's CPU seconds (all its threads) plus its finished children's (ffmpeg)
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 def peaks(device):
     out = dict(peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     if device.startswith("cuda"):
@@ -96,11 +103,12 @@ def peaks(device):
 CHILD_E2E = PRELUDE + """
 from studio import Studio
 video, audio, out, engine, model, device = sys.argv[1:7]
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), cpu_now()
 r = Studio(device=device).lipsync(video, audio, out, engine=engine, model=model or None)
-wall = time.perf_counter() - t0
+wall, cpu = time.perf_counter() - t0, cpu_now() - c0
 print(json.dumps(dict(frames=r.frames, fps=r.fps, frames_with_face=r.frames_with_face, wall_s=round(wall, 2),
-                      stages=r.seconds_per_stage, **peaks(device))))
+                      cpu_s=round(cpu, 2), stages=r.seconds_per_stage,
+                      sync_score=r.sync.score if r.sync is not None else None, **peaks(device))))
 """
 
 CHILD_STAGES = PRELUDE + """
@@ -114,16 +122,20 @@ video, audio, engine_name, model, device, n, workdir = sys.argv[1:8]
 n = int(n)
 info = probe(video)
 vcodec, hwaccel = video_codecs(device)
-fps = {}
+fps, cpu_ms = {}, {}
+c0 = 0.0
 def rate(key, t0, count):
     fps[key] = round(count / (time.perf_counter() - t0), 2)
-t0 = time.perf_counter()
-frames = [f for _, f in zip(range(n), read_frames(info, hwaccel=hwaccel))]
+    cpu_ms[key] = round(1000 * (cpu_now() - c0) / count, 2)
+t0, c0 = time.perf_counter(), cpu_now()
+decoder = read_frames(info, hwaccel=hwaccel)
+frames = [f for _, f in zip(range(n), decoder)]
+decoder.close()  # ends (and reaps) ffmpeg, so its CPU time is counted
 rate("decode", t0, len(frames))
 n = len(frames)
 with FaceTracker(info.fps) as tracker:
     tracker.update(frames[0])  # warm-up: the graph's first frame
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_now()
     faces = [tracker.update(f) for f in frames]
     rate("track", t0, n)
 _, engine = create_engine(engine_name, model or None, device)
@@ -132,7 +144,7 @@ bs = getattr(engine, "batch_size", 32)
 engine.render(frames[:bs], faces[:bs], list(range(min(bs, n))))  # warm-up (first batch: allocations, kernels)
 if device.startswith("cuda"):
     import torch; torch.cuda.synchronize()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), cpu_now()
 patches = []
 for s in range(0, n, bs):
     patches += engine.render(frames[s:s + bs], faces[s:s + bs], list(range(s, min(s + bs, n))))
@@ -145,15 +157,15 @@ if device.startswith("cuda"):
 else:
     from studio.lipsync.blend import blend
 copies = [f.copy() for f in frames]
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), cpu_now()
 out = [blend(f, p, fc, inplace=True) if p is not None and fc is not None else f for f, fc, p in zip(copies, faces, patches)]
 rate("blend", t0, n)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), cpu_now()
 with VideoWriter(workdir + "/stage_encode.mp4", info.width, info.height, info.fps, vcodec=vcodec) as writer:
     for f in out:
         writer.write(f)
 rate("encode", t0, n)
-print(json.dumps(dict(frames=n, stage_fps=fps, faces=sum(f is not None for f in faces), vcodec=vcodec,
+print(json.dumps(dict(frames=n, stage_fps=fps, stage_cpu_ms=cpu_ms, faces=sum(f is not None for f in faces), vcodec=vcodec,
                       hwaccel=hwaccel, **peaks(device))))
 """
 
@@ -216,9 +228,10 @@ def main() -> int:
                 stage = _child(CHILD_STAGES, video, audio, engine, model, args.device, args.stage_frames, tmp)
                 slowest = min(stage["stage_fps"], key=stage["stage_fps"].get)
                 print(f"{res}p {engine}: standalone frames/s " + ", ".join(f"{k} {v:.1f}" for k, v in
-                      stage["stage_fps"].items()) + f" (slowest: {slowest}; {stage['vcodec']})", flush=True)
+                      stage["stage_fps"].items()) + f" (slowest: {slowest}; {stage['vcodec']}); CPU ms a frame "
+                      + ", ".join(f"{k} {v:.1f}" for k, v in stage["stage_cpu_ms"].items()), flush=True)
                 row = dict(resolution=res, size=used["size"], engine=engine, model=model or None, input=used["kind"],
-                           stage_fps=stage["stage_fps"], slowest_stage=slowest,
+                           stage_fps=stage["stage_fps"], stage_cpu_ms=stage["stage_cpu_ms"], slowest_stage=slowest,
                            slowest_fps=stage["stage_fps"][slowest], vcodec=stage["vcodec"], runs=[])
                 for s in lengths:
                     video, audio, _ = clips[s]
@@ -229,15 +242,25 @@ def main() -> int:
                         print(f"{res}p {engine} {s:g} s: FAILED: {row['runs'][-1]['error']}", flush=True)
                         continue
                     streamed = r["stages"].get("streamed (wall)") or r["wall_s"]
-                    r.update(seconds=s, e2e_fps=round(r["frames"] / streamed, 2),
-                             whole_call_fps=round(r["frames"] / r["wall_s"], 2),
-                             ratio_to_slowest=round(r["frames"] / streamed / row["slowest_fps"], 3),
-                             realtime_x=round(r["frames"] / streamed / r["fps"], 2))
+                    whole = r["frames"] / r["wall_s"]
+                    cores = os.cpu_count() or 1
+                    r.update(seconds=s, whole_call_fps=round(whole, 2),
+                             ratio_to_slowest=round(whole / row["slowest_fps"], 3),
+                             realtime_x=round(whole / r["fps"], 2),
+                             streamed_fps=round(r["frames"] / streamed, 2),
+                             streamed_ratio_to_slowest=round(r["frames"] / streamed / row["slowest_fps"], 3),
+                             cpu_ms_per_frame=round(1000 * r["cpu_s"] / r["frames"], 2),
+                             # the most frames/s this call's own CPU work allows on this machine's cores, and the
+                             # share of those cores it kept busy (both hold up better on a shared machine than wall)
+                             cpu_bound_fps=round(cores * r["frames"] / r["cpu_s"], 2),
+                             cores_busy=round(r["cpu_s"] / r["wall_s"] / cores, 3))
                     row["runs"].append(r)
                     busy = " ".join(f"{k}={v:.1f}s" for k, v in r["stages"].items())
-                    print(f"{res}p {engine} {s:g} s ({r['frames']} frames): {r['e2e_fps']:.1f} frames/s streamed "
-                          f"({r['ratio_to_slowest']:.2f} of the slowest stage, {r['realtime_x']:.2f}x real time), "
-                          f"{r['whole_call_fps']:.1f} frames/s whole call; peak RSS {r['peak_rss_mb']:.0f} MB"
+                    print(f"{res}p {engine} {s:g} s ({r['frames']} frames): whole call {whole:.1f} frames/s "
+                          f"({r['ratio_to_slowest']:.2f} of the slowest stage, {r['realtime_x']:.2f}x real time); "
+                          f"streamed part {r['streamed_fps']:.1f} frames/s ({r['streamed_ratio_to_slowest']:.2f}); "
+                          f"CPU {r['cpu_ms_per_frame']:.1f} ms a frame (bound {r['cpu_bound_fps']:.1f} frames/s on "
+                          f"{cores} cores, {100 * r['cores_busy']:.0f} % busy); peak RSS {r['peak_rss_mb']:.0f} MB"
                           + (f", GPU {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else "") + f"; {busy}",
                           flush=True)
                 if len([r for r in row["runs"] if "error" not in r]) > 1:

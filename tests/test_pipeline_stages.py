@@ -142,6 +142,39 @@ def test_threaded_render_is_bit_identical_to_sequential(tmp_path, moving_face):
     assert not _studio_threads()
 
 
+@pytest.mark.parametrize("seconds", [0.64, 1.2])  # all frames tracked by the study; then ping-pong beyond them
+def test_the_study_tracking_kept_for_the_render_changes_nothing(tmp_path, moving_face, monkeypatch, seconds):
+    """visemes studies the video it renders: the render takes the study's faces (and its tracker, past the
+    studied frames) instead of tracking again. The output must be what tracking again gives, bit for bit."""
+    from studio.face.tracking import FaceTracker
+
+    video, _ = moving_face
+    speech = Speech(audio=tone(seconds), sample_rate=16000)
+    options = LipSyncOptions(engine="visemes", batch_size=4)
+    updates = [0]
+    original = FaceTracker.update
+
+    def counted(self, frame):
+        updates[0] += 1
+        return original(self, frame)
+
+    monkeypatch.setattr(FaceTracker, "update", counted)
+    shared = run_lipsync(video, speech, tmp_path / "shared.mp4", options, "cpu", Progress.none(),
+                         job_id="0123456789ab")
+    shared_updates = updates[0]
+    monkeypatch.setattr("studio.lipsync.pipeline.SHARE_STUDY_TRACKING", False)
+    updates[0] = 0
+    again = run_lipsync(video, speech, tmp_path / "again.mp4", options, "cpu", Progress.none(),
+                        job_id="0123456789ab")
+    n = round(seconds * 25)
+    assert shared.frames == again.frames == n and shared.frames_with_face == again.frames_with_face == n
+    assert updates[0] == n and shared_updates == n - 16  # the render tracked only the frames past the study's
+    a, b = _decoded(tmp_path / "shared.mp4"), _decoded(tmp_path / "again.mp4")
+    assert a.shape == b.shape and np.array_equal(a, b)
+    assert shared.sync == again.sync
+    assert not _studio_threads()
+
+
 @pytest.mark.parametrize("where", ["track", "engine", "encode", "progress"])
 def test_a_failing_stage_stops_the_render_and_leaves_nothing(tmp_path, moving_face, monkeypatch, where):
     from studio.face.tracking import FaceTracker
@@ -161,6 +194,9 @@ def test_a_failing_stage_stops_the_render_and_leaves_nothing(tmp_path, moving_fa
         return wrapper
 
     if where == "track":
+        # the study of this video tracks it (FaceTracker.follow) and hands its faces to the render: let the
+        # render's own track stage (FaceTracker.update) do the tracking, so it is the stage that fails
+        monkeypatch.setattr("studio.lipsync.pipeline.SHARE_STUDY_TRACKING", False)
         monkeypatch.setattr(FaceTracker, "update", broken(FaceTracker.update))
     elif where == "engine":
         monkeypatch.setattr(VisemeEngine, "render", broken(VisemeEngine.render))

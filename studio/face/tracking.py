@@ -288,6 +288,26 @@ def _create(tracker: str, video: bool) -> FaceDetector:
 SEARCH_EVERY = 12  # frames between two tiled searches while no face is found (about half a second)
 
 
+class FaceSmoother:
+    """One-Euro smoothing of a followed face's raw landmarks, frame by frame (None where the face is missing),
+    started afresh after a gap of more than two frames. Two smoothers can follow the same raw landmarks (e.g.
+    the visemes study's unsmoothed timing truth and the render's steady faces from one tracking pass)."""
+
+    def __init__(self, fps: float, scheme: str, *, pad=DEFAULT_PAD, min_cutoff: float = 1.0, beta: float = 0.05):
+        self.filter = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta)
+        self.scheme, self.pad = scheme, pad
+        self.missing = 0
+
+    def __call__(self, lm: Optional[np.ndarray], shape) -> Optional[Face]:
+        if lm is None:
+            self.missing += 1
+            if self.missing > 2:  # after a real gap, start the filter afresh (no slide from the old position)
+                self.filter.reset()
+            return None
+        self.missing = 0
+        return _face_from_landmarks(self.filter(lm).astype(np.float32), shape, self.scheme, self.pad)
+
+
 class FaceTracker:
     """Follows one face through frames given one at a time (:meth:`update`); see :func:`track_frames`."""
 
@@ -296,7 +316,7 @@ class FaceTracker:
                  beta: float = 0.05):
         self.fps, self.face_index, self.face_point, self.pad = fps, face_index, face_point, pad
         self.detector = _create(tracker, video=True)
-        self.filter = OneEuroFilter(fps, min_cutoff=min_cutoff, beta=beta)
+        self.smoother = FaceSmoother(fps, self.detector.scheme, pad=pad, min_cutoff=min_cutoff, beta=beta)
         self.previous: Optional[np.ndarray] = None
         self.missing = 0
         self.index = -1  # frames seen
@@ -326,6 +346,11 @@ class FaceTracker:
 
     def update(self, frame: np.ndarray) -> Optional[Face]:
         """The followed face in the next frame, or None when it is not there."""
+        return self.smoother(self.follow(frame), frame.shape)
+
+    def follow(self, frame: np.ndarray) -> Optional[np.ndarray]:
+        """The followed face's raw (unsmoothed) landmarks in the next frame, or None. :meth:`update` is this
+        through ``self.smoother``; call one or the other for a given tracker, never both on the same frame."""
         faces = self._detect(frame)
         if self.previous is None:
             lm = _choose(faces, self.face_index, self.face_point)
@@ -335,16 +360,16 @@ class FaceTracker:
                 lm = _choose(faces, self.face_index, self.face_point)
         if lm is None:
             self.missing += 1
-            if self.missing > 2:  # after a real gap, start the filter afresh (no slide from the old position)
-                self.filter.reset()
             return None
         self.missing = 0
         self.previous = lm
-        smooth = self.filter(lm).astype(np.float32)
-        return _face_from_landmarks(smooth, frame.shape, self.detector.scheme, self.pad)
+        return lm
 
     def close(self) -> None:
-        self.detector.close()
+        """Idempotent: a tracker handed from one stage to another may be closed by both."""
+        if self.detector is not None:
+            detector, self.detector = self.detector, None
+            detector.close()
 
     def __enter__(self) -> "FaceTracker":
         return self

@@ -35,6 +35,9 @@ MIN_SPEECH_SECONDS = 0.1
 # seconds_per_stage key: the wall time of the streamed part (all frames decoded to encoded); the other keys are each
 # stage's busy time, which overlap when the stages run at once
 STREAMED = "streamed (wall)"
+# a visemes study of the video being rendered keeps its tracking for the render (False: the render tracks again;
+# tests compare the two, which must be identical)
+SHARE_STUDY_TRACKING = True
 
 
 def load_speech_file(path) -> Speech:
@@ -133,25 +136,34 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     plan = _plan(face_path, speech, options.fps_for_image)
     times = StageTimes()
     progress.update("preparing", 0, None)
-    with times.timed("audio mark"):  # every rendered sound track carries the studio's audio mark (once: see mark_speech)
-        speech = mark_speech(speech, check_first=True)
-    engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
-    study = getattr(engine, "study", None)  # engines that learn the person's mouth from footage (visemes v2)
-    footage = options.footage or (None if plan.info.is_image else face_path)
-    if study is not None and footage is not None:
-        progress.update("learning the mouth from the footage", 0, None)
-        with times.timed("study"):
-            study(footage, tracker=options.tracker, face_index=options.face_index, face_point=options.face_point)
-    job_id = job_id or new_job_id()
-    marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
-    with times.timed("engine"):
-        engine.prepare(speech, plan.fps, plan.n_out)
-    meter = SyncMeter(speech, plan.fps)  # the output's sync score (re-tracks each output mouth: ~20 ms a frame here)
-
-    workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
+    # every rendered sound track carries the studio's audio mark (once: see mark_speech); it runs in a thread
+    # while the engine loads and studies the footage (other cores), and the engine gets the marked speech as before
+    marking = _InThread(lambda: mark_speech(speech, check_first=True), times, "audio mark")
+    followed = None
+    workdir = None
     try:
-        audio_path = save_audio(workdir / "speech.wav", speech.audio, speech.sample_rate)
+        engine_name, engine = create_engine(options.engine, options.model, device, options.batch_size)
         vcodec, hwaccel = video_codecs(device)  # NVENC/NVDEC on a CUDA device when ffmpeg has them, else software
+        study = getattr(engine, "study", None)  # engines that learn the person's mouth from footage (visemes v2)
+        footage = options.footage or (None if plan.info.is_image else face_path)
+        if study is not None and footage is not None:
+            # studying the video about to be rendered: its tracking is kept for the render (each frame tracked once)
+            share = (SHARE_STUDY_TRACKING and options.footage is None and hasattr(engine, "take_followed"))
+            progress.update("learning the mouth from the footage", 0, None)
+            with times.timed("study"):
+                study(footage, tracker=options.tracker, face_index=options.face_index,
+                      face_point=options.face_point, **(dict(keep_faces=plan.n_out, hwaccel=hwaccel) if share else {}))
+            followed = engine.take_followed() if share else None
+        with times.timed("audio mark (waited)"):
+            speech = marking.result()
+        job_id = job_id or new_job_id()
+        marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
+        with times.timed("engine"):
+            engine.prepare(speech, plan.fps, plan.n_out)
+        meter = SyncMeter(speech, plan.fps)  # the output's sync score (re-tracks each output mouth in its face box)
+
+        workdir = Path(tempfile.mkdtemp(prefix="studio-lipsync-"))
+        audio_path = save_audio(workdir / "speech.wav", speech.audio, speech.sample_rate)
         if plan.info.is_image:
             with times.timed("decode"):
                 image = next(read_frames(plan.info, max_frames=1))
@@ -166,7 +178,7 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
             # a photo is tracked once: every output frame is the same picture with the same face
             sources = [Stage("decode", lambda: ((image, face) for _ in range(plan.n_out)), options.batch_size)]
         else:
-            sources = _video_stages(plan, options, workdir, hwaccel)
+            sources = _video_stages(plan, options, workdir, hwaccel, followed)
         render = _Render(plan, engine, options.batch_size, times, device, marker, meter)
         with VideoWriter(out, plan.info.width, plan.info.height, plan.fps, audio_path=audio_path,
                          vcodec=vcodec) as writer:
@@ -175,6 +187,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
             stages = sources + [
                 Stage("engine", render.engine_batches, maxsize=1),  # items are whole batches
                 Stage("finish", render.finish_batches, maxsize=2, timed=False),
+                # the output mouths' landmarks, in their own worker (off the blend + mark + encode path)
+                Stage("sync score", render.measure_batches, maxsize=2),
             ]
             with times.timed(STREAMED):
                 run_chain(stages, times, sequential=sequential, should_stop=lambda: progress.cancelled,
@@ -182,7 +196,11 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
                 with times.timed("encode"):
                     writer.close()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        marking.join()  # an error before the mark was waited for: let its thread end before returning
+        if followed is not None:
+            followed.close()  # the track stage closes it too; close() is idempotent
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     with times.timed("sync score"):
         sync = meter.result()
@@ -199,16 +217,28 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     )
 
 
-def _video_stages(plan: _Plan, options, workdir: Path, hwaccel: Optional[str] = None) -> list[Stage]:
+def _video_stages(plan: _Plan, options, workdir: Path, hwaccel: Optional[str] = None, followed=None) -> list[Stage]:
     """Decode, then follow the face: (frame, face) pairs. The tracker lives in (and is closed by) its stage's
-    thread."""
+    thread. ``followed`` (``study.FollowedFaces``): the faces of the first frames, already tracked while the
+    engine studied this video, and the tracker to go on with after them."""
     from ..face import FaceTracker
 
     def track(frames):
-        with FaceTracker(plan.fps, tracker=options.tracker, face_index=options.face_index,
-                         face_point=options.face_point) as follow:
-            for frame in frames:
+        kept = followed.faces if followed is not None else []
+        follow = followed.tracker if followed is not None else None
+        try:
+            for k, frame in enumerate(frames):
+                if k < len(kept):
+                    face, kept[k] = kept[k], None  # handed on once: the list does not hold faces already rendered
+                    yield frame, face
+                    continue
+                if follow is None:
+                    follow = FaceTracker(plan.fps, tracker=options.tracker, face_index=options.face_index,
+                                         face_point=options.face_point)
                 yield frame, follow.update(frame)
+        finally:
+            if follow is not None:
+                follow.close()
 
     # decode may run a few frames ahead; tracking one batch ahead of the engine, so the engine never waits
     return [Stage("decode", lambda: video_frames(plan.info, plan.n_out, workdir, hwaccel), maxsize=4),
@@ -257,16 +287,25 @@ class _Render:
             yield run()
 
     def finish_batches(self, batches):
-        """Blend and encode every frame of each batch; yields the count of frames done (for progress)."""
+        """Blend and encode every frame of each batch; yields (frames done, the output mouths to measure)."""
         for indices, frames, faces, patches in batches:
+            crops = []
             for index, frame, face, patch in zip(indices, frames, faces, patches):
-                frame = self._finish_frame(index, frame, face, patch)
+                frame = self._finish_frame(index, frame, face, patch, crops)
                 with self.times.timed("encode"):
                     self.writer.write(frame)
             self.done += len(indices)
-            yield self.done
+            yield self.done, crops
 
-    def _finish_frame(self, index: int, frame: np.ndarray, face: Optional[Face], patch) -> np.ndarray:
+    def measure_batches(self, batches):
+        """The sync meter's worker: landmarks of each output mouth, in frame order; yields frames done."""
+        for done, crops in batches:
+            if self.meter is not None:
+                for index, crop in crops:
+                    self.meter.measure(index, crop)
+            yield done
+
+    def _finish_frame(self, index: int, frame: np.ndarray, face: Optional[Face], patch, crops: list) -> np.ndarray:
         """One output frame, blended and ready to encode. Per-frame work on the finished picture goes here."""
         if face is not None:
             self.with_face += 1  # an engine may leave a face as it is (a closed mouth): it still counts and is scored
@@ -274,14 +313,43 @@ class _Render:
                 with self.times.timed("blend"):
                     frame = self.blend(frame, patch, face, inplace=self.inplace)
             if self.meter is not None:
-                with self.times.timed("sync score"):
-                    self.meter.add_frame(index, frame, face)
+                with self.times.timed("sync score"):  # a copy of the output face, measured in the next stage
+                    crops.append((index, self.meter.cut(frame, face)))
         if self.marker is not None:
             # every frame with the face carries the video mark (a closed mouth left as it was is still part of a
             # made performance); frames without the face pass unmarked
             with self.times.timed("mark"):
                 frame = self.marker.mark(frame, face)
         return frame
+
+
+class _InThread:
+    """``fn()`` run in a daemon thread; :meth:`result` waits for it and returns its value or raises its error.
+    The time it ran is added to ``times`` under ``key`` (it overlaps other work)."""
+
+    def __init__(self, fn, times: StageTimes, key: str):
+        import threading
+
+        self._value, self._error = None, None
+
+        def run():
+            try:
+                with times.timed(key):
+                    self._value = fn()
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread by result()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name=f"studio-{key}", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _pick(faces: list[Face], options) -> Face:

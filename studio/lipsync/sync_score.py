@@ -251,7 +251,8 @@ class SyncMeter:
         score = meter.result()
 
     ``add_frame`` runs the face mesh on a crop around the face (at most ``CROP_SIDE`` px), since the mouth was
-    re-rendered and the input frame's landmarks show the old one.
+    re-rendered and the input frame's landmarks show the old one. It is ``measure(index, cut(frame, face))``:
+    a render cuts in its blend worker and measures in a worker of its own.
     """
 
     CROP_SIDE = 192
@@ -268,14 +269,19 @@ class SyncMeter:
     def add_frame(self, index: int, frame: np.ndarray, face: Optional[Face]) -> None:
         if face is None:
             return
-        lm = self._track_crop(frame, face)
+        self.measure(index, self.cut(frame, face))
+
+    def measure(self, index: int, crop: Optional[np.ndarray]) -> None:
+        """Run the face mesh on a crop from :meth:`cut` (in frame order: the mesh follows the face between
+        frames). ``cut`` and ``measure`` may run in different threads (a render does), ``measure`` in one."""
+        lm = self._track_crop(crop)
         if lm is not None:
             self._open[int(index)] = observed_opening(lm)
 
-    def _track_crop(self, frame: np.ndarray, face: Face) -> Optional[np.ndarray]:
+    def cut(self, frame: np.ndarray, face: Face) -> Optional[np.ndarray]:
+        """The output face (a square around the input face's box, with margin), at most ``CROP_SIDE`` px: a
+        copy, so the frame may change or go once this returns; None when the box is off the frame."""
         import cv2
-
-        from ..face.tracking import MediapipeDetector
 
         x1, y1, x2, y2 = face.box
         side = max(x2 - x1, y2 - y1) * 1.3  # a square with margin: the mesh wants the whole face
@@ -288,8 +294,15 @@ class SyncMeter:
             return None
         scale = min(1.0, self.CROP_SIDE / max(crop.shape[:2]))
         if scale < 1.0:
-            crop = cv2.resize(crop, (int(crop.shape[1] * scale), int(crop.shape[0] * scale)),
+            return cv2.resize(crop, (int(crop.shape[1] * scale), int(crop.shape[0] * scale)),
                               interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(crop).copy()
+
+    def _track_crop(self, crop: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        from ..face.tracking import MediapipeDetector
+
+        if crop is None:
+            return None
         if self._mesh is None:
             self._mesh = MediapipeDetector(video=True, max_faces=1)
         try:

@@ -49,16 +49,26 @@ class VisemeEngine:
         self.report: dict = {}
 
     def study(self, footage, *, tracker: str = "mediapipe", face_index=None, face_point=None,
-              max_seconds: float = 90.0) -> dict:
+              max_seconds: float = 90.0, keep_faces: int = 0, hwaccel=None) -> dict:
         """Learn this person's mouth from a video of them (usually the face video itself): the exemplar library,
-        and, when the footage has speech, the map from their voice to their mouth. Returns what was learned."""
+        and, when the footage has speech, the map from their voice to their mouth. Returns what was learned.
+
+        ``keep_faces`` > 0 when the footage is the video about to be rendered: the faces tracked for the study
+        are kept for the render (:meth:`take_followed`), so the render does not track those frames again."""
         from .study import study_footage
 
         if self.version < 2:
             return {}
-        self.library, self.regressor, self.report = study_footage(
-            footage, tracker=tracker, face_index=face_index, face_point=face_point, max_seconds=max_seconds)
+        self.library, self.regressor, self.report, self._followed = study_footage(
+            footage, tracker=tracker, face_index=face_index, face_point=face_point, max_seconds=max_seconds,
+            keep_faces=keep_faces, hwaccel=hwaccel)
         return self.report
+
+    def take_followed(self):
+        """The faces (and tracker) kept by the last ``study(..., keep_faces=n)``, handed over once (the caller
+        closes them), or None."""
+        followed, self._followed = getattr(self, "_followed", None), None
+        return followed
 
     def prepare(self, speech: Speech, fps: float, n_frames: int) -> None:
         self.track = viseme_track(speech, fps, n_frames, legacy_timing=self.version < 2)

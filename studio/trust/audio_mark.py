@@ -77,6 +77,32 @@ def check_available() -> None:
     _watermarker()
 
 
+# Perth's network sees the whole signal at once, so its memory grew with the audio (+74 MB for 10 s, +369 MB for
+# 60 s). Long audio goes through it in pieces, each with context on both sides that is dropped afterwards: the
+# context is far wider than the network's, the STFT's and the resampler's reach, and piece edges sit on the STFT's
+# hop grid, so the result is the whole-signal one up to float rounding (audio of up to PIECE + 2 MARGIN seconds is
+# one piece, exactly as before).
+PIECE_SECONDS = 10.0
+MARGIN_SECONDS = 1.0
+PERTH_FRAMES_PER_SECOND = 100  # Perth's STFT hop: 320 samples at 32 kHz
+
+
+def _pieces(n: int, sample_rate: int):
+    """(start, stop, a, b) per piece: run on samples [a, b), keep [start, stop)."""
+    import math
+
+    sr = int(sample_rate)
+    align = sr // math.gcd(sr, PERTH_FRAMES_PER_SECOND)  # samples that are a whole number of Perth hops
+    piece = max(align, int(PIECE_SECONDS * sr) // align * align)
+    margin = math.ceil(MARGIN_SECONDS * sr / align) * align
+    if n <= piece + 2 * margin:
+        yield 0, n, 0, n
+        return
+    for start in range(0, n, piece):
+        stop = min(n, start + piece)
+        yield start, stop, max(0, start - margin), min(n, stop + margin)
+
+
 def embed(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """``audio`` with the mark: float32 mono, same length and rate."""
     audio = np.asarray(audio, dtype=np.float32)
@@ -85,13 +111,14 @@ def embed(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     import torch
 
     model = _watermarker()
-    with torch.inference_mode():
-        marked = model.apply_watermark(audio, sample_rate=int(sample_rate))
-    marked = np.asarray(marked, dtype=np.float32)
-    # the STFT round trip may differ by a few samples in length
-    if len(marked) < len(audio):
-        marked = np.pad(marked, (0, len(audio) - len(marked)))
-    marked = np.clip(marked[: len(audio)], -1.0, 1.0)
+    marked = np.empty_like(audio)
+    for start, stop, a, b in _pieces(len(audio), sample_rate):
+        with torch.inference_mode():
+            part = np.asarray(model.apply_watermark(audio[a:b], sample_rate=int(sample_rate)), dtype=np.float32)
+        if len(part) < b - a:  # the STFT round trip may differ by a few samples in length
+            part = np.pad(part, (0, b - a - len(part)))
+        marked[start:stop] = part[start - a: stop - a]
+    marked = np.clip(marked, -1.0, 1.0)
     _marked[id(marked)] = marked
     return marked
 
@@ -104,9 +131,14 @@ def detect(audio: np.ndarray, sample_rate: int) -> float:
     import torch
 
     model = _watermarker()
-    with torch.inference_mode():
-        frames = model.get_watermark(audio, sample_rate=int(sample_rate), round=True)
-    return float(np.mean(frames)) if np.size(frames) else 0.0
+    total, weight = 0.0, 0
+    for start, stop, a, b in _pieces(len(audio), sample_rate):
+        with torch.inference_mode():
+            frames = model.get_watermark(audio[a:b], sample_rate=int(sample_rate), round=True)
+        if np.size(frames):  # each piece's confidence counts by the length it stands for
+            total += float(np.mean(frames)) * (stop - start)
+            weight += stop - start
+    return total / weight if weight else 0.0
 
 
 def was_marked_here(audio: np.ndarray) -> bool:
