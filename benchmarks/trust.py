@@ -132,13 +132,15 @@ def embed_cost_720p(clip: Path, repeats: int = 100) -> dict:
     face = detect_faces(frame)[0]
     marker = VideoMarker(JOB)
     marker.mark(frame, face)  # patterns made once per process
-    cost = []
+    cost, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         marker.mark(frame, face)
         cost.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
     return {"size": "1280x720", "median_ms": round(1000 * float(np.median(cost)), 2),
-            "p90_ms": round(1000 * float(np.percentile(cost, 90)), 2)}
+            "p90_ms": round(1000 * float(np.percentile(cost, 90)), 2),
+            "cpu_median_ms": round(1000 * float(np.median(cpu)), 2), "note": "wall and CPU time on the shared CPU"}
 
 
 def video_part(data: Path, quick: bool, work: Path) -> dict:
@@ -392,8 +394,9 @@ def table(report: dict) -> str:
                          f"{s['bit_accuracy_min']:.3f}), found {s['found']} | >= 0.95 |")
         lines.append(f"| video mark PSNR | frame {v['psnr_frame_db']:.1f} dB, face box {v['psnr_face_box_db']:.1f} dB "
                      "| >= 40 dB |")
-        lines.append(f"| video mark embed, 1280x720 | {v['embed_720p']['median_ms']:.2f} ms a frame (p90 "
-                     f"{v['embed_720p']['p90_ms']:.2f}) | <= 10 ms |")
+        e = v["embed_720p"]
+        lines.append(f"| video mark embed, 1280x720 (shared) | {e['median_ms']:.2f} ms a frame median (p90 "
+                     f"{e['p90_ms']:.2f}; CPU time {e.get('cpu_median_ms', float('nan')):.2f}) | <= 10 ms |")
     f = report.get("video_fp")
     if f:
         lines.append(f"| video mark false positives | {f['false_positives']}/{f['videos']} unmarked videos "
