@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 PIECE = 5.0
-ENGINES = (("visemes", None), ("wav2lip", "s1"))
+ENGINES = (("visemes-v1", None), ("visemes", None), ("wav2lip", "s1"))  # "visemes" is v2
 
 
 def sources(data: Path) -> list[dict]:

@@ -16,7 +16,8 @@ Parts (``--parts``, default all):
   128k, with white noise at 20 dB SNR; the mark's SNR against the unmarked speech.
 - ``audio_fp``: Perth's confidence on all unmarked speech in DATA (the sound of every GRID clip and faces-dev video,
   every LibriSpeech file): false positives at ``audio_mark.DETECT_THRESHOLD``.
-- ``detect``: reserved for the ``studio detect`` ROC AUC rows (see :func:`detect_rows`).
+- ``detect``: the ``studio detect`` ROC AUC per engine on held-out clips, from ``benchmarks/detect.py``'s result
+  (see :func:`detect_rows`).
 
 ``--quick`` uses 3 clips for attacks, 60 GRID clips and the faces-dev videos for false positives, 3 sentences and
 100 audio files: a few minutes. Writes benchmarks/results/trust.json (``trust_quick.json`` with --quick).
@@ -131,13 +132,15 @@ def embed_cost_720p(clip: Path, repeats: int = 100) -> dict:
     face = detect_faces(frame)[0]
     marker = VideoMarker(JOB)
     marker.mark(frame, face)  # patterns made once per process
-    cost = []
+    cost, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         marker.mark(frame, face)
         cost.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
     return {"size": "1280x720", "median_ms": round(1000 * float(np.median(cost)), 2),
-            "p90_ms": round(1000 * float(np.percentile(cost, 90)), 2)}
+            "p90_ms": round(1000 * float(np.percentile(cost, 90)), 2),
+            "cpu_median_ms": round(1000 * float(np.median(cpu)), 2), "note": "wall and CPU time on the shared CPU"}
 
 
 def video_part(data: Path, quick: bool, work: Path) -> dict:
@@ -171,9 +174,52 @@ def video_part(data: Path, quick: bool, work: Path) -> dict:
 
 
 # ---- false positives ------------------------------------------------------------------------------------------
-def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0, start: int = 0) -> dict:
+def tracked_faces(video: Path, cache=None) -> tuple:
+    """(faces, fps) of every frame of ``video``, tracked by the studio's tracker; with ``cache`` (a folder) the
+    tracking is stored there as ``STEM.npz`` (landmarks only) and reused, so a changed detector can be rescanned
+    over all the videos without tracking them again (tracking is most of the scan's cost)."""
+    from studio.face import track_frames
+    from studio.types import Face
+    from studio.video.io import probe, read_frames
+
+    info = probe(video, "video")
+    fps = info.fps or 25.0
+    path = Path(cache) / f"{video.stem}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            scheme = str(z["scheme"])
+            return [Face(tuple(int(v) for v in b), lm, 1.0, scheme) if ok else None
+                    for lm, ok, b in zip(z["lm"], z["ok"], z["box"])], fps
+    faces = list(track_frames(read_frames(info), fps))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        n = max([len(f.landmarks) for f in faces if f is not None] or [478])
+        lm = np.zeros((len(faces), n, 2), np.float32)
+        for i, f in enumerate(faces):
+            if f is not None:
+                lm[i, :len(f.landmarks)] = f.landmarks
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, lm=lm, ok=np.array([f is not None for f in faces]),
+                 box=np.array([f.box if f is not None else (0, 0, 0, 0) for f in faces]),
+                 scheme=np.array(next((f.scheme for f in faces if f is not None), "mediapipe478")), fps=fps)
+        tmp.replace(path)
+    return faces, fps
+
+
+def read_mark_with_faces(video: Path, faces: list, fps: float):
+    """``read_video_mark`` (all frames) with the faces already tracked."""
+    from studio.trust import video_mark as vm
+    from studio.video.io import probe, read_frames
+
+    t0 = time.perf_counter()
+    scores, index, read = vm.collect_scores(read_frames(probe(video, "video")), fps, faces=faces, max_frames=None)
+    return vm.decode_scores(scores, index, read, time.perf_counter() - t0)
+
+
+def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0, start: int = 0, cache=None) -> dict:
     """Every unmarked video (faces-dev first, then GRID s1). ``save(summary)`` is called every 25 videos, so an
-    interrupted run still reports how many were checked; ``minutes`` > 0 stops after that long."""
+    interrupted run still reports how many were checked; ``minutes`` > 0 stops after that long; ``cache``: a folder
+    for the tracked landmarks (see :func:`tracked_faces`)."""
     from studio.trust import video_mark as vm
 
     grid = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
@@ -189,13 +235,14 @@ def video_fp_part(data: Path, quick: bool, save=None, minutes: float = 0, start:
                 "confidence_max": round(float(conf.max()), 3) if len(conf) else None,
                 "confidence_p99": round(float(np.percentile(conf, 99)), 3) if len(conf) else None,
                 "confidence_mean": round(float(conf.mean()), 3) if len(conf) else None,
-                "threshold": vm.FOUND_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
+                "threshold": vm.FOUND_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1),
+                "landmark_cache": bool(cache), "rows": rows}
 
     for i, v in enumerate(videos):
         if minutes and time.perf_counter() - t0 > 60 * minutes:
             print(f"video fp: stopped after {minutes} min at {i}/{len(videos)}", flush=True)
             break
-        r = vm.read_video_mark(v, max_frames=None)
+        r = read_mark_with_faces(v, *tracked_faces(v, cache)) if cache else vm.read_video_mark(v, max_frames=None)
         rows.append({"video": v.name, "found": r.found, "confidence": r.confidence, "magic_ok": r.magic_ok,
                      "crc_ok": r.crc_ok, "corrected": r.corrected, "frames_used": r.frames_used})
         if i % 25 == 24:
@@ -211,24 +258,50 @@ def _load(path: Path):
     return load_audio(path, what="audio", allow_silent=True)
 
 
-def audio_fp_part(data: Path, quick: bool) -> dict:
+def audio_fp_part(data: Path, quick: bool, save=None, minutes: float = 0) -> dict:
+    """Perth's confidence on every unmarked sound in DATA: the GRID clips', the faces-dev videos', every LibriSpeech
+    file. The three sources are interleaved, so a run stopped by ``minutes`` has checked some of each; ``save`` gets
+    the summary every 25 files."""
     from studio.trust import audio_mark
 
-    files = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
-    files += sorted((data / "faces-dev" / "videos").glob("*.mp4"))
-    files += sorted((data / "librispeech").rglob("*.flac"))
-    if quick:  # GRID clips, the faces-dev videos and LibriSpeech files
-        grid_n = len(list((data / "grid-s1" / "clips").glob("*.mp4")))
-        files = files[:50] + files[grid_n:grid_n + 4] + files[-50:]
-    rows, t0 = [], time.perf_counter()
-    for f in files:
+    sources = [sorted((data / "grid-s1" / "clips").glob("*.mp4")), sorted((data / "faces-dev" / "videos").glob("*.mp4")),
+               sorted((data / "librispeech").rglob("*.flac"))]
+    if quick:  # 50 GRID clips, the faces-dev videos and 50 LibriSpeech files
+        sources = [sources[0][:50], sources[1], sources[2][-50:]]
+    files = []  # round robin over the sources, in proportion to their sizes
+    longest = max(len(s) for s in sources)
+    for i in range(longest):
+        for s in sources:
+            a, b = int(i * len(s) / longest), int((i + 1) * len(s) / longest)
+            files.extend(s[a:b])
+    rows, t0, c0 = [], time.perf_counter(), time.process_time()
+
+    def summary(complete: bool) -> dict:
+        conf = np.array([r["confidence"] for r in rows])
+        kinds = {"grid-s1": 0, "faces-dev": 0, "librispeech": 0}
+        for r in rows:
+            kinds[r["set"]] += 1
+        return {"files": len(rows), "of": len(files), "complete": complete, "by_set": kinds,
+                "false_positives": int((conf >= audio_mark.DETECT_THRESHOLD).sum()),
+                "confidence_max": round(float(conf.max()), 3) if len(conf) else None,
+                "confidence_mean": round(float(conf.mean()), 4) if len(conf) else None,
+                "threshold": audio_mark.DETECT_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1),
+                "seconds_per_file": round((time.perf_counter() - t0) / max(1, len(rows)), 2),
+                "cpu_seconds_per_file": round((time.process_time() - c0) / max(1, len(rows)), 2),
+                "highest": sorted(rows, key=lambda r: -r["confidence"])[:5]}
+
+    for i, f in enumerate(files):
+        if minutes and time.perf_counter() - t0 > 60 * minutes:
+            print(f"audio fp: stopped after {minutes} min at {i}/{len(files)}", flush=True)
+            break
         audio, sr = _load(f)
-        rows.append({"file": f.name, "confidence": round(audio_mark.detect(audio, sr), 3)})
-    conf = np.array([r["confidence"] for r in rows])
-    return {"files": len(rows), "false_positives": int((conf >= audio_mark.DETECT_THRESHOLD).sum()),
-            "confidence_max": round(float(conf.max()), 3), "confidence_mean": round(float(conf.mean()), 4),
-            "threshold": audio_mark.DETECT_THRESHOLD, "seconds": round(time.perf_counter() - t0, 1),
-            "highest": sorted(rows, key=lambda r: -r["confidence"])[:5]}
+        kind = "librispeech" if f.suffix == ".flac" else "faces-dev" if "faces-dev" in f.parts else "grid-s1"
+        rows.append({"file": f.name, "set": kind, "confidence": round(audio_mark.detect(audio, sr), 3)})
+        if i % 25 == 24:
+            print(f"audio fp {i + 1}/{len(files)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            if save is not None:
+                save(summary(False))
+    return summary(len(rows) == len(files))
 
 
 # ---- audio mark under attack ----------------------------------------------------------------------------------
@@ -288,10 +361,27 @@ def audio_part(quick: bool, work: Path) -> dict:
 
 # ---- `studio detect` --------------------------------------------------------------------------------------------
 def detect_rows(data: Path, quick: bool, work: Path) -> list:
-    """LEAD: the `studio detect` ROC AUC rows go here (real clips vs the same clips re-synced by every engine,
-    including personalised models), from the helper that builds `detect`. Return a list of
-    {"engine": ..., "clips": n, "roc_auc": ...}; they are printed in the table and stored under "detect"."""
-    return []
+    """ROC AUC of ``studio detect`` per engine, on the held-out (test) half of ``benchmarks/detect.py``: real clips
+    against the same clips re-synced by each engine, none of them seen when the detector's weights were fitted.
+    Rendering and measuring that set takes ~30 min on the shared CPU, so it is run by ``benchmarks/detect.py``
+    (``--fit`` refits ``checkpoints/detect_weights.npz``) and read here from ``benchmarks/results/detect.json``."""
+    path = REPO / "benchmarks" / "results" / "detect.json"
+    if not path.is_file():
+        print("detect: run `python benchmarks/detect.py --fit` first", flush=True)
+        return []
+    res = json.loads(path.read_text())
+    test = res["test"]
+    rows = []
+    for engine, r in test.items():
+        if engine in ("scores", "all") or engine.startswith("all_"):
+            continue
+        rows.append({"engine": engine, "clips": f"{r['n_real']} real + {r['n_resynced']} re-synced",
+                     "roc_auc": r["auc"], "median_p_resynced": r["median_resynced"]})
+    n_real = len([k for k in test.get("scores", {}) if k.startswith("real/")])
+    rows.append({"engine": "all engines", "clips": f"{n_real} real + {len(test['scores']) - n_real} re-synced",
+                 "roc_auc": test["all"]["auc"], "median_p_resynced": test["all"]["median_resynced"],
+                 "median_p_real": test["all"]["median_real"]})
+    return rows
 
 
 # ---- report -----------------------------------------------------------------------------------------------------
@@ -304,8 +394,9 @@ def table(report: dict) -> str:
                          f"{s['bit_accuracy_min']:.3f}), found {s['found']} | >= 0.95 |")
         lines.append(f"| video mark PSNR | frame {v['psnr_frame_db']:.1f} dB, face box {v['psnr_face_box_db']:.1f} dB "
                      "| >= 40 dB |")
-        lines.append(f"| video mark embed, 1280x720 | {v['embed_720p']['median_ms']:.2f} ms a frame (p90 "
-                     f"{v['embed_720p']['p90_ms']:.2f}) | <= 10 ms |")
+        e = v["embed_720p"]
+        lines.append(f"| video mark embed, 1280x720 (shared) | {e['median_ms']:.2f} ms a frame median (p90 "
+                     f"{e['p90_ms']:.2f}; CPU time {e.get('cpu_median_ms', float('nan')):.2f}) | <= 10 ms |")
     f = report.get("video_fp")
     if f:
         lines.append(f"| video mark false positives | {f['false_positives']}/{f['videos']} unmarked videos "
@@ -321,10 +412,11 @@ def table(report: dict) -> str:
     af = report.get("audio_fp")
     if af:
         lines.append(f"| audio mark false positives | {af['false_positives']}/{af['files']} unmarked files "
-                     f"(confidence max {af['confidence_max']}) | 0 |")
+                     f"{'(all)' if af.get('complete') else 'of ' + str(af.get('of')) + ' (run stopped early)'} "
+                     f"(confidence max {af['confidence_max']}; {af.get('seconds_per_file')} s a file) | 0 |")
     for row in report.get("detect") or []:
-        lines.append(f"| detect ROC AUC, {row.get('engine')} | {row.get('roc_auc')} ({row.get('clips')} clips) "
-                     "| >= 0.9 |")
+        lines.append(f"| `detect` ROC AUC, {row.get('engine')} (held-out clips) | {row.get('roc_auc'):.3f} "
+                     f"({row.get('clips')}; median p(re-synced) {row.get('median_p_resynced'):.2f}) | >= 0.9 |")
     return "\n".join(lines)
 
 
@@ -335,8 +427,11 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["video", "video_fp", "audio", "audio_fp", "detect"],
                     choices=["video", "video_fp", "audio", "audio_fp", "detect"])
     ap.add_argument("--out", help="JSON path (default benchmarks/results/trust[_quick].json)")
-    ap.add_argument("--minutes", type=float, default=0, help="video_fp: stop after this many minutes (0 = all)")
+    ap.add_argument("--minutes", type=float, default=0,
+                    help="video_fp, audio_fp: stop after this many minutes (0 = all)")
     ap.add_argument("--fp-start", type=int, default=0, help="video_fp: skip the first N videos (resume a scan)")
+    ap.add_argument("--landmarks", help="video_fp: folder that keeps the tracked landmarks of every video, so that "
+                                        "a rescan after a detector change does not track again")
     args = ap.parse_args()
     import torch
 
@@ -357,11 +452,15 @@ def main() -> None:
                     report["video_fp"] = partial
                     out.write_text(json.dumps(report, indent=2))
 
-                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start)
+                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start, args.landmarks)
             elif part == "audio":
                 report["audio"] = audio_part(args.quick, work)
             elif part == "audio_fp":
-                report["audio_fp"] = audio_fp_part(data, args.quick)
+                def save_audio(partial):
+                    report["audio_fp"] = partial
+                    out.write_text(json.dumps(report, indent=2))
+
+                report["audio_fp"] = audio_fp_part(data, args.quick, save_audio, args.minutes)
             elif part == "detect":
                 report["detect"] = detect_rows(data, args.quick, work)
             if isinstance(report.get(part), dict):
