@@ -30,7 +30,7 @@ from .translate import find_translator, normalise_language
 
 log = get_logger("dubbing.job")
 
-VERSION = 1
+VERSION = 2  # 2: lines trimmed of leading/trailing silence, long pauses shortened
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Fit each line's speech to its subtitle slot, in three steps, and report what each step did.
 
+0. the engine's silence before the first sound and after the last is trimmed (a short pad kept), so the line's
+   first sound plays at the slot's start; when the line is too long, pauses inside it longer than ``max_pause``
+   are shortened to it first (no word is spoken faster for that);
 1. speaking rate: the line is synthesized again, faster (up to ``max_rate``), when its natural length overruns;
 2. pitch-keeping time-stretch, at most ``max_stretch`` (ffmpeg's ``rubberband`` filter when the installed ffmpeg
    has it, else ``atempo``);
@@ -29,6 +32,8 @@ class FitOptions:
     max_stretch: float = 1.25  # fastest pitch-keeping time-stretch after that
     min_gap: float = 0.08  # seconds of silence kept between two lines when borrowing
     tolerance: float = 0.02  # a line this much (relative) over its slot counts as fitting without changes
+    trim: bool = True  # cut the engine's leading and trailing silence (the first sound starts the line)
+    max_pause: Optional[float] = 0.12  # seconds: longer pauses inside a too-long line are shortened (None: kept)
 
 
 @dataclass(frozen=True)
@@ -109,14 +114,33 @@ def time_stretch(speech: Speech, factor: float) -> tuple[Speech, str]:
 
 
 def fit_line(synth: Callable[[float], Speech], slot: float, options: FitOptions = FitOptions()) -> tuple[Speech, LineFit]:
-    """Steps 1 and 2: ``synth(rate)`` speaks the line at a rate (1.0 = own pace)."""
-    speech = synth(1.0)
+    """Steps 0, 1 and 2: ``synth(rate)`` speaks the line at a rate (1.0 = own pace).
+
+    The rate comes from the measured length of the first synthesis (trimmed, pauses shortened); an engine whose
+    length does not scale exactly with the rate (Kokoro: its pauses and pads do not) gets one more try at the rate
+    the second synthesis measures, before the time-stretch takes the rest."""
+    from ..audio.trim import shorten_pauses, trim_silence
+
+    limit = slot * (1 + options.tolerance)
+
+    def spoken(rate: float) -> Speech:
+        s = synth(rate)
+        if options.trim:
+            s = trim_silence(s)
+        if s.duration > limit and options.max_pause is not None:
+            s = shorten_pauses(s, options.max_pause)
+        return s
+
+    speech = spoken(1.0)
     natural = speech.duration
     rate, stretch, name = 1.0, 1.0, None
-    limit = slot * (1 + options.tolerance)
     if natural > limit and options.max_rate > 1.0:
         rate = float(min(options.max_rate, natural / slot))
-        speech = synth(rate)
+        speech = spoken(rate)
+        if speech.duration > limit and rate < options.max_rate - 1e-3:
+            again = float(min(options.max_rate, rate * speech.duration / slot))
+            if again > rate * 1.02:
+                rate, speech = again, spoken(again)
     if speech.duration > limit and options.max_stretch > 1.0:
         stretch = float(min(options.max_stretch, speech.duration / slot))
         speech, name = time_stretch(speech, stretch)
