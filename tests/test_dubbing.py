@@ -742,3 +742,11 @@ def test_batch_on_a_local_ray_cluster(clip, tmp_path, monkeypatch):
         except subprocess.TimeoutExpired:
             head.kill()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_auto_voice_engine_follows_the_dub_language():
+    from studio.dubbing.speech import auto_engine
+
+    assert auto_engine("en") == "knn" and auto_engine("es") == "hybrid" and auto_engine("es", "kokoro") == "kokoro"
+    with pytest.raises(InputError, match="speaks English only"):
+        auto_engine("es", "knn")
