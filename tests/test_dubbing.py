@@ -212,6 +212,11 @@ def test_place_borrows_after_then_before_and_reports_overflow():
     r1, r2 = place([(1, 0.0, 1.0), (2, 1.0, 2.0)], [LineFit(1.0, 1, 1, 1.0), LineFit(1.2, 1, 1, 1.2)], 2.1, opts)
     assert r2.start == 1.0 and r2.delayed == 0.0 and r2.borrowed_before == 0.0 and r2.borrowed_after == pytest.approx(0.1)
     assert r2.overflow == pytest.approx(0.1)
+    # the silence before a line's first sound goes before its slot (never over the line before)
+    led = LineFit(0.8, 1, 1, 0.8, lead=0.05)
+    s1, s2 = place([(1, 0.0, 1.0), (2, 1.5, 2.5)], [led, led], 3.0, opts)
+    assert s1.start == 0.0 and s1.sound_start == pytest.approx(0.05)  # nothing before the video's start
+    assert s2.start == pytest.approx(1.45) and s2.sound_start == pytest.approx(1.5) and s2.fits
 
 
 def test_every_line_gets_its_own_span_of_frames():

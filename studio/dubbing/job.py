@@ -403,7 +403,7 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     progress.update("dub: writing the video", 1, 1)
 
     # 6. subtitles with the real timings, the report
-    dubbed = [SubtitleLine(s.index, round(p.start, 3), round(min(p.end, info.duration), 3), text, s.speaker)
+    dubbed = [SubtitleLine(s.index, round(p.sound_start, 3), round(min(p.end, info.duration), 3), text, s.speaker)
               for s, p, text in zip(lines, placements, texts)]
     srt_path = write_subtitles(dubbed, _side_path(out, ".srt", (video, subs)))
     vtt_path = write_subtitles(dubbed, _side_path(out, ".vtt", (video, subs)))

@@ -45,6 +45,7 @@ class LineFit:
     stretch: float  # time-stretch factor applied afterwards (>1 = faster; 1.0 = none)
     duration: float  # seconds produced
     stretcher: Optional[str] = None  # "rubberband", "atempo" or None
+    lead: float = 0.0  # seconds before the first sound (the trim's pad): placed before the slot's start
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class Placement:
     delayed: float  # seconds the start moved later because the line before overflowed
     overflow: float  # seconds of speech beyond the slot plus what could be borrowed
     cut_at_end: float = 0.0  # seconds of speech past the video's end (not in the output)
+    lead: float = 0.0  # seconds from ``start`` to the first sound
+
+    @property
+    def sound_start(self) -> float:
+        return self.start + self.lead
 
     @property
     def fits(self) -> bool:
@@ -144,7 +150,14 @@ def fit_line(synth: Callable[[float], Speech], slot: float, options: FitOptions 
     if speech.duration > limit and options.max_stretch > 1.0:
         stretch = float(min(options.max_stretch, speech.duration / slot))
         speech, name = time_stretch(speech, stretch)
-    return speech, LineFit(round(natural, 4), round(rate, 4), round(stretch, 4), round(speech.duration, 4), name)
+    lead = 0.0
+    if options.trim:
+        from ..audio.trim import sound_bounds
+
+        bounds = sound_bounds(speech.audio, speech.sample_rate)
+        lead = bounds[0] if bounds else 0.0
+    return speech, LineFit(round(natural, 4), round(rate, 4), round(stretch, 4), round(speech.duration, 4), name,
+                           round(lead, 4))
 
 
 def place(slots: Sequence[tuple[int, float, float]], fits: Sequence[LineFit], video_duration: float,
@@ -156,7 +169,10 @@ def place(slots: Sequence[tuple[int, float, float]], fits: Sequence[LineFit], vi
         earliest = 0.0 if k == 0 else prev_end + options.min_gap
         # only a line that ran past this slot's start delays it (slots that touch stay as they are)
         delayed = max(0.0, earliest - s0) if k and prev_end > s0 + 1e-6 else 0.0
-        start = s0 + delayed
+        # the silence before the first sound goes before the slot (into the gap, never over the line before), so
+        # the first sound plays at the slot's start
+        lead = 0.0 if delayed else min(fit.lead, max(0.0, s0 - (prev_end if k else 0.0)))
+        start = s0 + delayed - lead
         need = fit.duration - (s1 - start)
         before = after = 0.0
         if need > 1e-4:
@@ -164,14 +180,14 @@ def place(slots: Sequence[tuple[int, float, float]], fits: Sequence[LineFit], vi
             after = float(np.clip(limit - s1, 0.0, need))
             need -= after
             if need > 1e-4 and delayed == 0.0:
-                before = float(np.clip(s0 - earliest, 0.0, need))
+                before = float(np.clip(start - earliest, 0.0, need))
                 need -= before
                 start -= before
         overflow = max(0.0, need)
         end = start + fit.duration
         cut = max(0.0, end - video_duration)
         out.append(Placement(index, s0, s1, start, end, fit.natural, fit.duration, fit.rate, fit.stretch,
-                             before, after, delayed, overflow, cut))
+                             before, after, delayed, overflow, cut, fit.lead))
         if overflow > 1e-3:
             log.warning("line %d is %.2f s longer than its slot even after rate %.2f, stretch %.2f and borrowing",
                         index, overflow, fit.rate, fit.stretch)
@@ -187,5 +203,5 @@ def summary(placements: Sequence[Placement]) -> dict:
         "overflowing": [p.index for p in placements if not p.fits],
         "max_stretch": round(max((p.stretch for p in placements), default=1.0), 3),
         "max_rate": round(max((p.rate for p in placements), default=1.0), 3),
-        "mean_start_shift": round(float(np.mean([abs(p.start - p.slot_start) for p in placements])) if n else 0.0, 3),
+        "mean_start_shift": round(float(np.mean([abs(p.sound_start - p.slot_start) for p in placements])) if n else 0.0, 3),
     }
