@@ -394,7 +394,9 @@ def test_dub_end_to_end_outputs(dubbed, clip):
     assert all("score" in s["sync"] for s in spans if s["lip_synced"])  # each stretch's sync score
     # the new subtitles carry the real timings of the speech
     srt_lines = read_subtitles(result.srt_path).lines
-    assert [round(s.start, 2) for s in srt_lines] == [round(x["start"], 2) for x in report["lines"]]
+    # (the first sound: the line's audio starts its lead earlier)
+    assert [s.start for s in srt_lines] == pytest.approx([x["start"] + x["lead"] for x in report["lines"]], abs=0.002)
+    assert all(0.0 <= x["lead"] < 0.05 for x in report["lines"])  # the engine's leading silence was trimmed
     assert read_subtitles(result.vtt_path).lines == srt_lines
     # frames without new speech are the original's (re-encoded); frames with it were changed at the mouth
     src, dub = probe(clip / "clip.mp4"), probe(result.path)
