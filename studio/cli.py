@@ -377,6 +377,9 @@ def _add_dub_parser(sub) -> None:
     p.add_argument("--consent", help="for --voice auto or a recording: who agreed to have their voice cloned, and when")
     p.add_argument("--consent-covers-marked", action="store_true",
                    help="with --voice auto: the video's speech may carry an audio mark and the consent covers cloning it")
+    p.add_argument("--auto-engine", choices=["knn", "global", "kokoro", "hybrid"],
+                   help="with --voice auto: the engine each clone is made with (default: knn for English, hybrid - "
+                   "the closest Kokoro voice plus kNN conversion - for other languages; kokoro: no conversion)")
     p.add_argument("--speaker-voice", action="append", default=[], metavar="SPEAKER=VOICE",
                    help="a saved voice for the lines of one named speaker (repeatable), e.g. ANNA=anna")
     p.add_argument("--tts", help="speech engine (default: the first that speaks the dub's language)")
@@ -415,7 +418,7 @@ def _dub(studio, args, callback) -> int:
             raise InputError(f"--speaker-voice {item!r}: write SPEAKER=VOICE, e.g. ANNA=anna")
         pairs.append((speaker.strip(), voice.strip()))
     options = DubOptions(language=args.lang, target_language=args.to, voice=args.voice, consent=args.consent,
-                         consent_covers_marked=args.consent_covers_marked, speaker_voices=tuple(pairs),
+                         auto_engine=args.auto_engine, consent_covers_marked=args.consent_covers_marked, speaker_voices=tuple(pairs),
                          tts_engine=args.tts, translator=args.translator,
                          fit=replace(FitOptions(), max_rate=args.max_rate, max_stretch=args.max_stretch),
                          mix=replace(MixOptions(), loudness=args.loudness, background=args.background),

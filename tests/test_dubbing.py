@@ -15,7 +15,7 @@ from studio.dubbing import subtitles as subs_mod
 from studio.dubbing.subtitles import SubtitleLine, decode, parse, read_subtitles, validate, write_subtitles
 from studio.dubbing.timing import FitOptions, LineFit, fit_line, place, time_stretch
 from studio.errors import InputError
-from studio.types import Speech
+from studio.types import PhonemeTiming, Speech
 
 SRT = """1
 00:00:00,500 --> 00:00:02,000
@@ -138,6 +138,50 @@ def test_fit_line_uses_rate_then_bounded_stretch():
     assert fit.duration == pytest.approx(4.0 / 1.3 / 1.25, abs=2e-3) and fit.duration > 2.0
 
 
+def _spoken(parts, sr: int = 16000) -> Speech:
+    """Silence (None, seconds) and sound (True, seconds) pieces; one phoneme per sound piece."""
+    audio, phonemes, t = [], [], 0.0
+    for sound, secs in parts:
+        piece = tone(secs, sr) if sound else np.zeros(int(round(secs * sr)), np.float32)
+        if sound:
+            phonemes.append(PhonemeTiming("a", t, t + secs))
+        audio.append(piece)
+        t += len(piece) / sr
+    return Speech(np.concatenate(audio).astype(np.float32), sr, tuple(phonemes))
+
+
+def test_trim_and_pause_shortening_keep_the_sound_and_move_the_timings():
+    from studio.audio.trim import shorten_pauses, sound_bounds, trim_silence
+
+    speech = _spoken([(None, 0.3), (True, 0.5), (None, 0.5), (True, 0.4), (None, 0.25)])
+    a, b = sound_bounds(speech.audio, speech.sample_rate)
+    assert abs(a - 0.3) < 0.015 and abs(b - 1.7) < 0.015
+    trimmed = trim_silence(speech)
+    assert abs(trimmed.duration - (1.4 + 0.02 + 0.05)) < 0.02  # the sound and the pads
+    assert abs(trimmed.phonemes[0].start - 0.02) < 0.015 and abs(trimmed.phonemes[1].end - 1.42) < 0.02
+    short = shorten_pauses(trimmed, 0.12)
+    assert abs(short.duration - (trimmed.duration - 0.38)) < 0.05  # the 0.5 s pause is about 0.12 s now
+    assert 0.06 < short.phonemes[1].start - short.phonemes[0].end < 0.14  # (the tone fades in and out)
+    assert abs(np.abs(short.audio).sum() - np.abs(speech.audio).sum()) < 0.01 * np.abs(speech.audio).sum()
+    silent = Speech(np.zeros(8000, np.float32), 16000)
+    assert sound_bounds(silent.audio, 16000) is None and trim_silence(silent).duration == silent.duration
+
+
+def test_fit_line_trims_silence_first_and_takes_the_rate_from_the_measured_speech():
+    calls = []
+
+    def synth(rate: float) -> Speech:  # 0.15 s of silence, speech that gets only 0.9x as much shorter as asked
+        calls.append(rate)
+        return _spoken([(None, 0.15), (True, 1.6 / rate ** 0.9), (None, 0.2)])
+
+    speech, fit = fit_line(synth, slot=1.8)  # fits once trimmed: no faster speech
+    assert calls == [1.0] and fit.rate == 1.0 and fit.stretch == 1.0 and speech.duration < 1.8
+    calls = []
+    speech, fit = fit_line(synth, slot=1.4)
+    assert len(calls) == 3 and calls[2] > calls[1] > 1.0 and fit.stretch <= 1.02  # the rate corrected once
+    assert speech.duration <= 1.4 * 1.02 + 1e-3
+
+
 def test_time_stretch_keeps_pitch_and_length():
     sr = 16000
     t = np.arange(sr * 2) / sr
@@ -168,6 +212,11 @@ def test_place_borrows_after_then_before_and_reports_overflow():
     r1, r2 = place([(1, 0.0, 1.0), (2, 1.0, 2.0)], [LineFit(1.0, 1, 1, 1.0), LineFit(1.2, 1, 1, 1.2)], 2.1, opts)
     assert r2.start == 1.0 and r2.delayed == 0.0 and r2.borrowed_before == 0.0 and r2.borrowed_after == pytest.approx(0.1)
     assert r2.overflow == pytest.approx(0.1)
+    # the silence before a line's first sound goes before its slot (never over the line before)
+    led = LineFit(0.8, 1, 1, 0.8, lead=0.05)
+    s1, s2 = place([(1, 0.0, 1.0), (2, 1.5, 2.5)], [led, led], 3.0, opts)
+    assert s1.start == 0.0 and s1.sound_start == pytest.approx(0.05)  # nothing before the video's start
+    assert s2.start == pytest.approx(1.45) and s2.sound_start == pytest.approx(1.5) and s2.fits
 
 
 def test_every_line_gets_its_own_span_of_frames():
@@ -345,7 +394,9 @@ def test_dub_end_to_end_outputs(dubbed, clip):
     assert all("score" in s["sync"] for s in spans if s["lip_synced"])  # each stretch's sync score
     # the new subtitles carry the real timings of the speech
     srt_lines = read_subtitles(result.srt_path).lines
-    assert [round(s.start, 2) for s in srt_lines] == [round(x["start"], 2) for x in report["lines"]]
+    # (the first sound: the line's audio starts its lead earlier)
+    assert [s.start for s in srt_lines] == pytest.approx([x["start"] + x["lead"] for x in report["lines"]], abs=0.002)
+    assert all(0.0 <= x["lead"] < 0.05 for x in report["lines"])  # the engine's leading silence was trimmed
     assert read_subtitles(result.vtt_path).lines == srt_lines
     # frames without new speech are the original's (re-encoded); frames with it were changed at the mouth
     src, dub = probe(clip / "clip.mp4"), probe(result.path)
@@ -698,3 +749,11 @@ def test_batch_on_a_local_ray_cluster(clip, tmp_path, monkeypatch):
         except subprocess.TimeoutExpired:
             head.kill()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_auto_voice_engine_follows_the_dub_language():
+    from studio.dubbing.speech import auto_engine
+
+    assert auto_engine("en") == "knn" and auto_engine("es") == "hybrid" and auto_engine("es", "kokoro") == "kokoro"
+    with pytest.raises(InputError, match="speaks English only"):
+        auto_engine("es", "knn")

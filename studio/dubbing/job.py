@@ -30,7 +30,7 @@ from .translate import find_translator, normalise_language
 
 log = get_logger("dubbing.job")
 
-VERSION = 1
+VERSION = 2  # 2: lines trimmed of leading/trailing silence, long pauses shortened
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class DubOptions:
     voice: Optional[str] = None  # None/"base", a saved voice name, or "auto" (clone from the video; needs consent)
     speaker_voices: tuple = ()  # ((speaker name, saved voice name or "base"), ...): voices for named speakers
     consent: Optional[str] = None
+    # voice "auto": the engine the clones are made with; None = by the dub's language (speech.AUTO_ENGINES: knn
+    # for English, hybrid - the closest Kokoro voice plus kNN conversion - for the others); "kokoro" = no conversion
+    auto_engine: Optional[str] = None
     consent_covers_marked: bool = False  # --voice auto: the consent covers cloning from speech with an audio mark
     tts_engine: Optional[str] = None  # None = the engine that speaks the language
     translator: Optional[str] = None  # None = the first translator with the language pair
@@ -233,6 +236,8 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
             raise InputError(f"{info.path} has no sound track to clone a voice from; use --voice NAME or the base "
                              "voice")
         dub_speech.check_auto_consent(options.consent)
+        if target is not None:
+            dub_speech.auto_engine(target, options.auto_engine)  # an engine that speaks the language, before any work
 
     job_dir = Path(options.job_dir).expanduser() if options.job_dir else default_job_dir(out)
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +290,8 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
                                                                    if s.speaker == name])[:12]
             before = read_json(job_dir / "auto-voices.json") or {}
             speaker_voices[name.casefold()] = dub_speech.speaker_auto_voice(
-                reference, 16000, name, ident, options.consent, job_dir, progress, options.consent_covers_marked)
+                reference, 16000, name, ident, options.consent, job_dir, progress, options.consent_covers_marked,
+                dub_speech.auto_engine(target, options.auto_engine))
             if before.get(name) != speaker_voices[name.casefold()].ident:
                 work["voice_cloned"] = True
                 write_json(job_dir / "auto-voices.json", {**before, name: speaker_voices[name.casefold()].ident})
@@ -293,7 +299,7 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
         progress.update("dub: cloning the voice", 0, 1)
         had = read_json(job_dir / "auto-voice.json")
         voice = dub_speech.auto_voice(info.path, video_hash, options.consent, job_dir, progress,
-                                      options.consent_covers_marked)
+                                      options.consent_covers_marked, dub_speech.auto_engine(target, options.auto_engine))
         work["voice_cloned"] = not (had and had.get("id") == voice.ident)
 
     # 2. speech per line, fitted by rate and stretch
@@ -397,7 +403,7 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     progress.update("dub: writing the video", 1, 1)
 
     # 6. subtitles with the real timings, the report
-    dubbed = [SubtitleLine(s.index, round(p.start, 3), round(min(p.end, info.duration), 3), text, s.speaker)
+    dubbed = [SubtitleLine(s.index, round(p.sound_start, 3), round(min(p.end, info.duration), 3), text, s.speaker)
               for s, p, text in zip(lines, placements, texts)]
     srt_path = write_subtitles(dubbed, _side_path(out, ".srt", (video, subs)))
     vtt_path = write_subtitles(dubbed, _side_path(out, ".vtt", (video, subs)))

@@ -77,28 +77,56 @@ def speaker_voices(pairs, lines) -> dict[str, DubVoice]:
     return out
 
 
+# the engine a voice cloned from the video ("auto") is made with, per language of the dub. English: the kNN
+# conversion of the Piper voice (README "Voice cloning"). Other languages: the Kokoro voice closest to the speaker,
+# then the kNN conversion learnt between that Kokoro voice and the speaker ("hybrid" with no style search); the
+# conversion works on spectral envelopes matched inside the Kokoro voice, so it carries to Spanish; chosen by
+# benchmarks/dubbing.py (speaker similarity and Spanish WER with and without the conversion; README "Dubbing
+# benchmark")
+AUTO_ENGINES = {"en": "knn"}
+AUTO_ENGINE_OTHER = "hybrid"
+AUTO_FIT_SECONDS = 0.0  # style search budget for auto voices: 0 = the closest shipped Kokoro voice (about 20 s)
+
+
+def auto_engine(language: str, engine: Optional[str] = None) -> str:
+    """The voice engine an auto-cloned voice for a dub into ``language`` is made with (``engine`` overrides)."""
+    from ..voice.profiles import KOKORO_ENGINES
+
+    engine = engine or AUTO_ENGINES.get(language, AUTO_ENGINE_OTHER)
+    if language != "en" and engine not in KOKORO_ENGINES:
+        raise InputError(f"a voice made with the {engine} engine speaks English only; to dub into "
+                         f"{language_name(language)} use one of: {', '.join(KOKORO_ENGINES)}")
+    return engine
+
+
 def auto_voice(video: Path, video_hash: str, consent: Optional[str], folder: Path, progress,
-               consent_covers_marked: bool = False) -> DubVoice:
+               consent_covers_marked: bool = False, engine: str = "knn") -> DubVoice:
     """Clone the speaker of ``video``'s sound track (cached in ``folder``)."""
-    return _cloned(video, f"auto:{video_hash[:24]}", "auto-voice", consent, folder, progress, consent_covers_marked)
+    return _cloned(video, f"auto:{video_hash[:24]}{_engine_tag(engine)}", "auto-voice", consent, folder, progress,
+                   consent_covers_marked, engine)
+
+
+def _engine_tag(engine: str) -> str:
+    return "" if engine == "knn" else f":{engine}"  # knn keeps the ids (and caches) it had before
 
 
 def speaker_auto_voice(reference: np.ndarray, sr: int, speaker: str, ident: str, consent: Optional[str],
-                       folder: Path, progress, consent_covers_marked: bool = False) -> DubVoice:
+                       folder: Path, progress, consent_covers_marked: bool = False, engine: str = "knn") -> DubVoice:
     """Clone one speaker of a video from ``reference`` (their lines' source sound); ``ident`` names the
     reference (the video and the speaker's line times), so the clone is cached in ``folder`` per speaker."""
     import hashlib
 
     stem = "auto-voice-" + hashlib.sha256(speaker.encode()).hexdigest()[:12]
     try:
-        return _cloned((reference, sr), f"auto:{ident}", stem, consent, folder, progress, consent_covers_marked)
+        return _cloned((reference, sr), f"auto:{ident}{_engine_tag(engine)}", stem, consent, folder, progress,
+                       consent_covers_marked, engine)
     except InputError as e:
         raise InputError(f"{speaker}: {e} (cloning each speaker needs a few seconds of their clear speech; give "
                          f"short parts a saved voice with --speaker-voice \"{speaker}=NAME\")") from None
 
 
 def _cloned(source, ident: str, stem: str, consent: Optional[str], folder: Path, progress,
-            consent_covers_marked: bool = False) -> DubVoice:
+            consent_covers_marked: bool = False, engine: str = "knn") -> DubVoice:
     from ..voice.cloning import ConversionData
     from ..voice.profiles import VoiceProfile, create_voice
 
@@ -107,18 +135,23 @@ def _cloned(source, ident: str, stem: str, consent: Optional[str], folder: Path,
     meta = read_json(meta_path)
     if meta and meta.get("id") == ident and data_path.is_file():
         with np.load(data_path, allow_pickle=False) as arrays:
-            data = ConversionData.from_arrays(arrays)
+            data = ConversionData.from_arrays(arrays) if "keys" in arrays.files else None
+            style = np.array(arrays["style"], np.float32) if "style" in arrays.files else None
         profile = VoiceProfile(None, consent, meta["created"], meta["engine"], meta["speech_seconds"], meta["snr_db"],
-                               meta.get("facts", {}), data)
+                               meta.get("facts", {}), data, style=style)
         log.info("reusing the voice cloned for %s", stem)
         return DubVoice(AUTO, ident, profile, consent)
-    profile = create_voice(source, name=None, consent=consent, progress=progress,
-                           consent_covers_marked=consent_covers_marked)  # no laundering: marked speech is refused
+    profile = create_voice(source, name=None, consent=consent, progress=progress, engine=engine,
+                           consent_covers_marked=consent_covers_marked,  # no laundering: marked speech is refused
+                           fit_seconds=AUTO_FIT_SECONDS)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(data_path, ".npz")
+    arrays = profile.data.to_arrays() if profile.data is not None else {}
+    if profile.style is not None:
+        arrays["style"] = np.asarray(profile.style, np.float32)
     try:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, **profile.data.to_arrays())
+            np.savez_compressed(f, **arrays)
         publish(tmp, data_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
