@@ -256,6 +256,16 @@ class AdaINResBlock1(nn.Module):
         return x
 
 
+def _checkpointed(block: nn.Module, x, s):
+    """The block, its activations recomputed in the backward pass when gradients are taken: the generator's
+    residual blocks run at 4800 frames per second of audio, and keeping their activations would take gigabytes."""
+    if torch.is_grad_enabled() and (x.requires_grad or s.requires_grad):
+        from torch.utils.checkpoint import checkpoint
+
+        return checkpoint(block, x, s, use_reentrant=False)
+    return block(x, s)
+
+
 class SourceModule(nn.Module):
     """Harmonic source from F0 (8 overtones), as the ONNX export computes it: no random phase, no noise."""
 
@@ -312,12 +322,12 @@ class Generator(nn.Module):
             har = torch.cat([spec.abs(), spec.angle()], dim=1)
         for i in range(len(self.ups)):
             x = F.leaky_relu(x, 0.1)
-            x_source = self.noise_res[i](self.noise_convs[i](har), s)
+            x_source = _checkpointed(self.noise_res[i], self.noise_convs[i](har), s)
             x = self.ups[i](x)
             if i == len(self.ups) - 1:
                 x = F.pad(x, (1, 0), mode="reflect")
             x = x + x_source
-            xs = sum(self.resblocks[i * self.num_kernels + j](x, s) for j in range(self.num_kernels))
+            xs = sum(_checkpointed(self.resblocks[i * self.num_kernels + j], x, s) for j in range(self.num_kernels))
             x = xs / self.num_kernels
         x = self.conv_post(F.leaky_relu(x))
         bins = self.n_fft // 2 + 1
@@ -329,7 +339,8 @@ class Generator(nn.Module):
                                self.inverse_basis, stride=self.hop)[:, 0]
         n = min(y.shape[1], len(self.window_sum))  # the export divides only its first n_fft samples
         ws = self.window_sum[:n]
-        head = torch.where(ws > 1.1754943508222875e-38, y[:, :n] / ws, y[:, :n])
+        ws = torch.where(ws > 1.1754943508222875e-38, ws, torch.ones_like(ws))  # (a 0/0 would poison gradients)
+        head = y[:, :n] / ws
         y = torch.cat([head, y[:, n:]], dim=1) * (self.n_fft / self.hop)
         return y[:, self.n_fft // 2: -(self.n_fft // 2)]
 
