@@ -64,7 +64,9 @@ SENTENCES_ES = [
     "Gira a la izquierda en la panadería y camina dos calles hacia el río.",
 ]
 ENCODERS = ("resemblyzer", "voicefilter")
-ALL_ENGINES = ("knn", "kokoro", "kokoro-fit", "hybrid")
+ALL_ENGINES = ("knn", "kokoro", "kokoro-fit", "hybrid", "kokoro-grad", "hybrid-grad")
+# style fit method -> (its Kokoro row, its hybrid row)
+FIT_ROWS = {"search": ("kokoro-fit", "hybrid"), "gradient": ("kokoro-grad", "hybrid-grad")}
 
 
 def read(path: Path) -> tuple[np.ndarray, int]:
@@ -201,17 +203,24 @@ def main(argv=None) -> int:
             t0 = time.process_time()
             profiles["knn"] = create_voice((ref, ref_sr), name=None, consent=consent, engine="knn")
             create_cpu["knn"] = time.process_time() - t0
-        if any(e in args.engines for e in ("kokoro", "kokoro-fit", "hybrid")):
+        fit_facts = {}
+        for method, (plain, hybrid_row) in FIT_ROWS.items():
+            wanted = plain in args.engines or hybrid_row in args.engines
+            if not wanted and not ("kokoro" in args.engines and not fit_facts and method == "gradient"):
+                continue
             t0 = time.process_time()
-            hybrid = create_voice((ref, ref_sr), name=None, consent=consent, engine="hybrid",
-                                  fit_seconds=args.fit_seconds)
-            create_cpu["hybrid"] = time.process_time() - t0
-            start = hybrid.facts["kokoro_start_voice"]
-            profiles["hybrid"] = hybrid
-            profiles["kokoro-fit"] = replace(hybrid, engine="kokoro", data=None)
-            profiles["kokoro"] = replace(hybrid, engine="kokoro", data=None, style=_styles()[start])
+            engine = "hybrid" if hybrid_row in args.engines else "kokoro"
+            made = create_voice((ref, ref_sr), name=None, consent=consent, engine=engine,
+                                fit_seconds=args.fit_seconds if wanted else 0.0, fit_method=method)
+            fit_facts[method] = made.facts
+            if engine == "hybrid":
+                create_cpu[hybrid_row] = time.process_time() - t0
+                profiles[hybrid_row] = made
+            profiles[plain] = replace(made, engine="kokoro", data=None)
             # the fit's own CPU time (the unfitted voice: its first step, the choice among the shipped voices)
-            create_cpu["kokoro-fit"] = hybrid.facts["kokoro_fit_seconds"]
+            create_cpu[plain] = made.facts["kokoro_fit_seconds"]
+            start = made.facts["kokoro_start_voice"]
+            profiles["kokoro"] = replace(made, engine="kokoro", data=None, style=_styles()[start])
         for k, v in create_cpu.items():
             if k in rows:
                 rows[k]["create_cpu_s"].append(v)
@@ -258,11 +267,9 @@ def main(argv=None) -> int:
         per_speaker[sid] = {
             "reference_speech_s": next(iter(profiles.values())).speech_seconds if profiles else None,
             "create_cpu_s": {k: round(v, 1) for k, v in create_cpu.items()},
-            "kokoro_start_voice": profiles["hybrid"].facts["kokoro_start_voice"] if "hybrid" in profiles else None,
-            "kokoro_fit_score_on_reference": profiles["hybrid"].facts.get("kokoro_fit_score") if "hybrid" in profiles
-            else None,
-            "kokoro_start_score_on_reference": profiles["hybrid"].facts.get("kokoro_start_score")
-            if "hybrid" in profiles else None,
+            "kokoro_fits": {m: {k: f.get(k) for k in ("kokoro_start_voice", "kokoro_start_score", "kokoro_fit_score",
+                                                      "kokoro_fit_evaluations", "kokoro_fit_seconds")}
+                            for m, f in fit_facts.items()},
             "real_sim": {n: round(float(np.mean(real["sim"][n][-len(held_emb[n][sid]):])), 3) for n in ENCODERS},
             "en": {k: {n: round(float(np.mean(v[n])), 3) for n in ENCODERS} for k, v in spk.items()},
             "es": {k: {n: round(float(np.mean(v[n])), 3) for n in ENCODERS} for k, v in spk_es.items()

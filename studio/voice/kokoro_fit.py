@@ -26,6 +26,7 @@ import numpy as np
 
 from ..log import get_logger
 from ..progress import Progress
+from ..registry import Registry
 
 log = get_logger("voice.kokoro_fit")
 
@@ -51,6 +52,33 @@ def _embed(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return encoder("resemblyzer").embed(audio, sample_rate)
 
 
+def closest_shipped_voice(reference: np.ndarray, sample_rate: int, *,
+                          progress: Progress | None = None) -> tuple[str, float, np.ndarray, int]:
+    """The shipped Kokoro voice closest to the reference (each says FIT_SENTENCE; resemblyzer cosine to the
+    reference), its cosine, the reference's embedding and the length of that voice's FIT_SENTENCE in samples."""
+    from .kokoro import VOICES, _styles
+
+    progress = Progress.of(progress)
+    target = _embed(reference, sample_rate)
+    progress.update("choosing the closest Kokoro voice", 0, 1)
+    scores = {}
+    for v in VOICES:
+        scores[v] = score_style(_styles()[v], target)
+        progress.check()
+    best = max(scores, key=lambda v: scores[v][0])
+    log.info("closest shipped Kokoro voice %s (cosine %.3f)", best, scores[best][0])
+    return best, scores[best][0], target, scores[best][1]
+
+
+def score_style(style: np.ndarray, target: np.ndarray) -> tuple[float, int]:
+    """Resemblyzer cosine between the style saying FIT_SENTENCE (ONNX Kokoro) and a unit target embedding, and the
+    length of that speech in samples."""
+    from .kokoro import SAMPLE_RATE, KokoroTTS
+
+    audio = KokoroTTS(style=style).synthesize(FIT_SENTENCE).audio
+    return float(_embed(audio, SAMPLE_RATE) @ target), len(audio)
+
+
 def fit_style(reference: np.ndarray, sample_rate: int, *, budget_s: float = 120.0, seed: int = 0,
               offspring: int = 4, progress: Progress | None = None) -> StyleFit:
     """The Kokoro style closest to the reference speaker found within ``budget_s`` CPU seconds of this process
@@ -60,7 +88,6 @@ def fit_style(reference: np.ndarray, sample_rate: int, *, budget_s: float = 120.
 
     progress = Progress.of(progress)
     t0 = time.process_time()
-    target = _embed(reference, sample_rate)
     tts = KokoroTTS()
     shipped = _styles()
 
@@ -71,17 +98,9 @@ def fit_style(reference: np.ndarray, sample_rate: int, *, budget_s: float = 120.
     def score(audio: np.ndarray) -> float:
         return float(_embed(audio, SAMPLE_RATE) @ target)
 
-    progress.update("choosing the closest Kokoro voice", 0, 1)
-    starts = {}
-    for v in VOICES:
-        audio = say(shipped[v])
-        starts[v] = (score(audio), len(audio))
-        progress.check()
-    base_voice = max(starts, key=lambda v: starts[v][0])
-    base_score, base_len = starts[base_voice]
+    base_voice, base_score, target, base_len = closest_shipped_voice(reference, sample_rate, progress=progress)
     base = shipped[base_voice]
     evaluations = len(VOICES)
-    log.info("closest shipped Kokoro voice %s (cosine %.3f)", base_voice, base_score)
 
     # per-dimension scale: how much the shipped voices differ (mean over the table rows)
     stack = np.stack([shipped[v] for v in VOICES])  # (voices, rows, 256)
@@ -119,3 +138,19 @@ def fit_style(reference: np.ndarray, sample_rate: int, *, budget_s: float = 120.
              seconds)
     return StyleFit((base + best_delta).astype(np.float32), base_voice, round(base_score, 4), round(best, 4),
                     evaluations, round(seconds, 1))
+
+
+# ways of fitting the style; a voice profile stores only the result (style.npy), never how it was found
+STYLE_FITS: Registry = Registry("Kokoro style fit")
+STYLE_FITS.register("search", "(1+4) evolution strategy over the style, scored by resemblyzer (ONNX Kokoro; "
+                    "no gradients)")(lambda: fit_style)
+
+
+def _gradient_fit(*args, **kwargs) -> StyleFit:
+    from .kokoro_gradfit import fit_style_gradient
+
+    return fit_style_gradient(*args, **kwargs)
+
+
+STYLE_FITS.register("gradient", "Adam on the style through the PyTorch Kokoro and a differentiable resemblyzer "
+                    "(kokoro_gradfit)")(lambda: _gradient_fit)

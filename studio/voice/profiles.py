@@ -49,6 +49,8 @@ KOKORO_ENGINES = {
 }
 KOKORO_LANGUAGES = ("en", "es", "fr", "it", "pt")
 KOKORO_FIT_SECONDS = 300.0  # the style search's budget (the issue allows 10 CPU minutes for 30 s of reference)
+# how kokoro/hybrid voices fit the style (kokoro_fit.STYLE_FITS): the one benchmarks/voice_clone.py measures best
+KOKORO_FIT_METHOD = "search"
 
 
 # the engine `studio voice create` uses unless told: the one benchmarks/voice_clone.py finds best on both speaker
@@ -138,13 +140,14 @@ def speaker_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEFAULT_ENGINE,
                  overwrite: bool = False, progress=None, consent_covers_marked: bool = False,
-                 fit_seconds: float = KOKORO_FIT_SECONDS) -> VoiceProfile:
+                 fit_seconds: float = KOKORO_FIT_SECONDS, fit_method: Optional[str] = None) -> VoiceProfile:
     """Make a voice from a reference recording (any audio file, or a video's sound track).
 
     ``name=None`` makes an unsaved profile for one job; otherwise it is stored under ``voices_dir()/name``.
     A reference that carries an audio watermark (speech the studio, or another tool using Perth, synthesized) is
     refused unless ``consent_covers_marked``: the consent statement then covers cloning from such audio.
-    ``fit_seconds``: how long the kokoro and hybrid engines search for the speaker's style.
+    ``fit_seconds``: how long the kokoro and hybrid engines search for the speaker's style; ``fit_method``: how
+    (``kokoro_fit.STYLE_FITS``; None = KOKORO_FIT_METHOD).
     """
     from ..audio.io import load_audio
 
@@ -176,11 +179,12 @@ def create_voice(source, *, name: Optional[str], consent: str, engine: str = DEF
     style, data, facts = None, None, {}
     if engine in KOKORO_ENGINES:
         from .kokoro import KokoroTTS
-        from .kokoro_fit import fit_style
+        from .kokoro_fit import STYLE_FITS
 
-        fit = fit_style(clean.audio, clean.sample_rate, budget_s=fit_seconds, progress=progress)
+        method = fit_method or KOKORO_FIT_METHOD
+        fit = STYLE_FITS.create(method)(clean.audio, clean.sample_rate, budget_s=fit_seconds, progress=progress)
         style = fit.style
-        facts.update(kokoro_start_voice=fit.base_voice, kokoro_fit_score=fit.score,
+        facts.update(kokoro_fit_method=method, kokoro_start_voice=fit.base_voice, kokoro_fit_score=fit.score,
                      kokoro_start_score=fit.base_score, kokoro_fit_evaluations=fit.evaluations,
                      kokoro_fit_seconds=fit.seconds)
         fitted = KokoroTTS(style=style)
