@@ -121,29 +121,71 @@ class LibraryBuilder:
 
 
 class ExemplarPicker:
-    """Online choice of exemplars: shape match + head-pose match + a cost for jumping out of the footage's own
-    sequence (continuing it, or holding a frame, is free), which keeps the mouth's motion real and steady."""
+    """Choice of exemplars for a run of frames by dynamic programming (Viterbi), as in Video Rewrite: each frame
+    pays for the distance between its exemplar's mouth and the wanted shape (and for a head pose unlike the
+    current one); consecutive frames pay for a visual jump between exemplars, nothing for continuing the
+    footage's own sequence and little for holding a frame. So the mouth follows the wanted shapes with the real
+    motion of the footage, without the flicker of a frame-by-frame best match or the lag of a greedy one that
+    cannot see the next frames. Runs are planned a batch at a time, each continuing from the last choice."""
 
-    def __init__(self, library: MouthLibrary, jump_cost: float = 0.25, pose_weight: float = 10.0):
+    def __init__(self, library: MouthLibrary, jump_cost: float = 0.2, pose_weight: float = 10.0,
+                 candidates: int = 40, shape_jump_weight: float = 0.05):
         self.lib = library
         self.scale = np.maximum(library.shapes.std(0), 1e-3) * np.array([1.0, 1.6], np.float32)  # width counts less
         self.jump_cost, self.pose_weight = jump_cost, pose_weight
+        self.candidates, self.shape_jump_weight = candidates, shape_jump_weight
+        n = len(library)
+        # the exemplar that follows k in the footage (-1: none), for the free "continue the sequence" move
+        self.next = np.full(n, -1)
+        if n > 1:
+            cont = library.frames[1:] == library.frames[:-1] + 1
+            self.next[:-1][cont] = np.arange(1, n)[cont]
         self.prev: Optional[int] = None
         self.prev_t: Optional[int] = None
 
-    def pick(self, target: np.ndarray, face_yaw: float, t: int) -> int:
+    def unary(self, target: np.ndarray, face_yaw: float) -> np.ndarray:
         lib = self.lib
-        cost = (((lib.shapes - target) / self.scale) ** 2).sum(1) + self.pose_weight * (lib.yaws - face_yaw) ** 2
-        if self.prev is not None and self.prev_t == t - 1:
-            follow = np.full(len(lib), self.jump_cost, np.float32)
-            nxt = self.prev + 1
-            follow[self.prev] = 0.5 * self.jump_cost
-            if nxt < len(lib) and lib.frames[nxt] == lib.frames[self.prev] + 1:
-                follow[nxt] = 0.0
-            cost = cost + follow
-        best = int(np.argmin(cost))
-        self.prev, self.prev_t = best, t
-        return best
+        return (((lib.shapes - target) / self.scale) ** 2).sum(1) + self.pose_weight * (lib.yaws - face_yaw) ** 2
+
+    def transition(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """(len(a), len(b)) cost of exemplar b right after exemplar a."""
+        d = (((self.lib.shapes[a][:, None] - self.lib.shapes[b][None]) / self.scale) ** 2).sum(-1)
+        cost = self.jump_cost + self.shape_jump_weight * d
+        cost = np.where(a[:, None] == b[None], 0.5 * self.jump_cost, cost)
+        return np.where(self.next[a][:, None] == b[None], 0.0, cost).astype(np.float32)
+
+    def plan(self, targets: np.ndarray, yaws: np.ndarray, t0: int) -> list[int]:
+        """Exemplars for frames t0, t0+1, ... (wanted shapes ``targets`` (T, 2), head yaws (T,)), continuing from
+        the previous plan when it ended at frame t0 - 1."""
+        if len(targets) == 0:
+            return []
+        keep = min(self.candidates, len(self.lib))
+        cands, costs = [], []
+        for target, face_yaw in zip(targets, yaws):
+            u = self.unary(np.asarray(target, np.float32), float(face_yaw))
+            c = np.argpartition(u, keep - 1)[:keep]
+            cands.append(c)
+            costs.append(u[c].astype(np.float32))
+        total = costs[0].copy()
+        if self.prev is not None and self.prev_t == t0 - 1:
+            total += self.transition(np.array([self.prev]), cands[0])[0]
+        back = []
+        for t in range(1, len(targets)):
+            step = total[:, None] + self.transition(cands[t - 1], cands[t])
+            back.append(np.argmin(step, 0))
+            total = step.min(0) + costs[t]
+        k = int(np.argmin(total))
+        path = [k]
+        for b in reversed(back):
+            k = int(b[k])
+            path.append(k)
+        chosen = [int(c[i]) for c, i in zip(cands, reversed(path))]
+        self.prev, self.prev_t = chosen[-1], t0 + len(chosen) - 1
+        return chosen
+
+    def pick(self, target: np.ndarray, face_yaw: float, t: int) -> int:
+        """One frame (a plan of length one)."""
+        return self.plan(np.asarray(target, np.float32)[None], np.array([face_yaw]), t)[0]
 
 
 def mouth_mask(library: MouthLibrary) -> np.ndarray:

@@ -39,8 +39,9 @@ from ..types import PersonalizationReport
 
 log = get_logger("personalize")
 
-VERSION = 1
-HOLDOUT = 0.2  # the last fifth of the footage is held out for the report
+VERSION = 2  # 2: held-out 30 %, scored with references from the training part (a fair re-sync)
+HOLDOUT = 0.3  # the last 30 % of the footage is held out for the report (never trained on)
+REFERENCE_SECONDS = 3.0  # of the training part whose frames serve as references when scoring the held-out part
 MIN_SECONDS = 8.0  # of face + speech in the training part; below it the fine-tune learns too little
 BASE_MODEL, BASE_EXPERT = "base", "base_expert"
 FALLBACK_BASE = "s1"  # the start while the bundled base model is unfinished
@@ -113,7 +114,7 @@ def personalize(video, consent: Optional[str], settings: PersonalizeSettings = P
         heldout, heldout_base = {}, {}
         if heldout_piece is not None:
             scored = heldout_scores([folder / "model.pt"] + ([base] if settings.compare_base else []),
-                                    heldout_piece, device, progress)
+                                    heldout_piece, device, progress, references=train_pieces[::-1])
             heldout, heldout_base = scored[0], (scored[1] if len(scored) > 1 else {})
         report = PersonalizationReport(
             model=folder / "model.pt", key=key, base=str(base), usable_seconds=round(usable, 2),
@@ -311,19 +312,73 @@ def _arch(model) -> dict:
     return build_model(load_checkpoint(model)).config
 
 
-def heldout_scores(models, video: Path, device: str, progress=None, audio_path=None) -> list[dict]:
-    """Re-sync ``video`` to its own sound (or ``audio_path``'s) with each model (in memory: the same tracking, engine and blend as a
-    render, without encoding) and compare its mouths with the real frames: mouth_open_corr (Pearson, lag 0),
-    best_lag (frames within +-5, + = the render is late) and mouth_psnr (dB, the lower half of 96 px face crops).
-    Note that, as in Wav2Lip inference, each frame is its own reference (the real mouth is in the model's input)."""
+def reference_crops(video: Path, img_size: int, max_seconds: float = REFERENCE_SECONDS) -> Optional[np.ndarray]:
+    """(N, S, S, 3) face crops of the first ``max_seconds`` of ``video`` (frames with a face), or None."""
+    from ..face import track_with_frames
+    from ..video.io import probe, read_frames
+    from .neural import face_crop
+
+    info = probe(video)
+    limit = max(1, int(max_seconds * (info.fps or 25)))
+    frames = (f for k, f in enumerate(read_frames(info)) if k < limit)
+    crops = [face_crop(frame, face.box, img_size) for frame, face in track_with_frames(frames, info.fps)
+             if face is not None]
+    return np.stack(crops) if crops else None
+
+
+def resync_frames(model, frames, faces, speech, fps: float, device: str, references=None, batch: int = 16):
+    """``frames`` re-synced to ``speech`` with the generator ``model``, blended, in memory. ``references``: a
+    video, a list of videos (the first with a face is used) or (N, S, S, 3) crops, whose face crops serve as the generator's reference frames, in order and
+    cycled; None: each frame is its own reference (as in a render). Scoring a re-sync of footage to its own sound
+    must take them from elsewhere: a frame's own reference shows the very mouth the sound asks for, and a model
+    that copies it scores high without following the sound."""
+    from .blend import blend
+    from .neural import Wav2LipEngine, face_crop, model_inputs
+
+    engine = Wav2LipEngine(str(model), device=device, batch_size=batch, allow_unfinished=True)  # a measurement
+    engine.prepare(speech, fps, len(frames))
+    refs = references
+    if refs is not None and not isinstance(refs, np.ndarray):  # videos: the first one with a face
+        videos = [refs] if isinstance(refs, (str, Path)) else list(refs)
+        refs = next((c for c in (reference_crops(Path(v), engine.img_size) for v in videos) if c is not None), None)
+        if refs is None:
+            raise InputError("no face found in the reference footage for scoring; give footage with the face visible")
+    rendered = list(frames)
+    todo = [i for i, f in enumerate(faces) if f is not None]
+    for start in range(0, len(todo), batch):
+        ids = todo[start:start + batch]
+        crops = np.stack([face_crop(frames[i], faces[i].box, engine.img_size) for i in ids])
+        ref = None if refs is None else refs[np.array(ids) % len(refs)]
+        if engine.bgr:
+            crops, ref = crops[..., ::-1], (None if ref is None else ref[..., ::-1])
+        generated = engine._infer(model_inputs(crops, ref), engine.windows[np.minimum(ids, len(engine.windows) - 1)][:, None])
+        if engine.bgr:
+            generated = generated[..., ::-1]
+        import cv2
+
+        from ..types import Patch
+
+        for i, gen in zip(ids, generated):
+            x1, y1, x2, y2 = faces[i].box
+            image = cv2.resize(np.ascontiguousarray(gen), (x2 - x1, y2 - y1), interpolation=cv2.INTER_CUBIC)
+            rendered[i] = blend(frames[i], Patch(box=faces[i].box, image=image), faces[i])
+    return rendered
+
+
+def heldout_scores(models, video: Path, device: str, progress=None, audio_path=None, references=None) -> list[dict]:
+    """Re-sync ``video`` to its own sound (or ``audio_path``'s) with each model (in memory: the same tracking,
+    generator and blend as a render, without encoding) and compare its mouths with the real frames:
+    mouth_open_corr (Pearson, lag 0), best_lag (frames within +-5, + = the render is late) and mouth_psnr (dB,
+    the lower half of 96 px face crops). ``references``: footage outside the scored part (the training part)
+    whose frames are the generator's references, so the real mouth is not in its input (see resync_frames);
+    None uses each frame as its own reference (the unfair score of earlier versions, kept for comparison)."""
     from ..audio.io import load_audio
     from ..face import track_frames, track_with_frames
     from ..face.landmarks import mouth_opening
     from ..lipsync.metrics import best_lag, pearson, psnr
     from ..types import Speech
     from ..video.io import probe, read_frames
-    from .blend import blend
-    from .neural import Wav2LipEngine, face_crop
+    from .neural import face_crop
 
     progress = Progress.of(progress)
     info = probe(video)
@@ -336,14 +391,8 @@ def heldout_scores(models, video: Path, device: str, progress=None, audio_path=N
     results = []
     for k, model in enumerate(models):
         progress.update("scoring on the held-out footage", k, len(models))
-        engine = Wav2LipEngine(str(model), device=device, batch_size=16, allow_unfinished=True)  # a measurement
-        engine.prepare(Speech(audio, sr), info.fps, len(frames))
-        rendered = []
-        for i in range(0, len(frames), 16):
-            patches = engine.render(frames[i:i + 16], faces[i:i + 16], list(range(i, min(i + 16, len(frames)))))
-            rendered += [f if p is None or fc is None else blend(f, p, fc)
-                         for f, p, fc in zip(frames[i:i + 16], patches, faces[i:i + 16])]
-        scores: dict = dict(frames=len(frames))
+        rendered = resync_frames(model, frames, faces, Speech(audio, sr), info.fps, device, references)
+        scores: dict = dict(frames=len(frames), references="training part" if references is not None else "own frame")
         psnrs = [psnr(face_crop(f, fc.box, 96)[48:], face_crop(g, fc.box, 96)[48:])
                  for f, g, fc in zip(frames, rendered, faces) if fc is not None]
         if psnrs:
@@ -379,4 +428,5 @@ def _load_report(path: Path) -> PersonalizationReport:
     return PersonalizationReport(**data)
 
 
-__all__ = ["PersonalizeSettings", "personalize", "personalized_options", "cache_key", "heldout_scores", "cut_footage"]
+__all__ = ["PersonalizeSettings", "personalize", "personalized_options", "cache_key", "heldout_scores", "cut_footage",
+           "resync_frames", "reference_crops"]

@@ -97,27 +97,44 @@ class VisemeEngine:
     def render(self, frames: Sequence[np.ndarray], faces: Sequence[Optional[Face]], indices_: Sequence[int]):
         if self.track is None:
             raise RuntimeError("prepare() must be called before render()")
+        if self.targets is not None:
+            return self._exemplars(frames, faces, indices_)
         out = []
         for frame, face, i in zip(frames, faces, indices_):
             if face is None:
                 out.append(None)
-            elif self.targets is not None:
-                out.append(self._exemplar(frame, face, min(i, len(self.targets) - 1)))
             else:
                 params = self.track.values[min(i, len(self.track.values) - 1)]
                 out.append(render_mouth(frame, face, params, shaded=self.version >= 2))
         return out
 
-    def _exemplar(self, frame: np.ndarray, face: Face, i: int) -> Optional[Patch]:
+    def _exemplars(self, frames, faces, indices_) -> list[Optional[Patch]]:
+        """The batch's exemplars, chosen together (see ExemplarPicker.plan) over each run of consecutive frames
+        that need one; a frame whose mouth is closed and should stay closed keeps its own pixels."""
         from .mouth_library import mouth_shape, paste, yaw
 
-        target = self.targets[i]
         closed = self.library.closed_level
-        if target[0] < closed and mouth_shape(face.landmarks, face.scheme)[0] < closed:
-            self._picker.prev = None  # the person's own closed mouth stays: no patch at all
-            return None
-        k = self._picker.pick(target, yaw(face.landmarks, face.scheme), i)
-        return paste(frame, face, self.library, k, self._mask)
+        out: list[Optional[Patch]] = [None] * len(frames)
+        run: list[int] = []
+
+        def flush():
+            if run:
+                ts = [min(indices_[k], len(self.targets) - 1) for k in run]
+                yaws = [yaw(faces[k].landmarks, faces[k].scheme) for k in run]
+                chosen = self._picker.plan(self.targets[ts], np.array(yaws, np.float32), indices_[run[0]])
+                for k, e in zip(run, chosen):
+                    out[k] = paste(frames[k], faces[k], self.library, e, self._mask)
+                run.clear()
+
+        for k, (face, i) in enumerate(zip(faces, indices_)):
+            target = self.targets[min(i, len(self.targets) - 1)]
+            keep = face is None or (target[0] < closed and mouth_shape(face.landmarks, face.scheme)[0] < closed)
+            if keep or (run and i != indices_[run[-1]] + 1):
+                flush()
+            if not keep:
+                run.append(k)
+        flush()
+        return out
 
 
 def _mouth_frame(lm: np.ndarray, scheme: str):
