@@ -264,7 +264,8 @@ def audio_fp_part(data: Path, quick: bool, save=None, minutes: float = 0) -> dic
     the summary every 25 files."""
     from studio.trust import audio_mark
 
-    sources = [sorted((data / "grid-s1" / "clips").glob("*.mp4")), sorted((data / "faces-dev" / "videos").glob("*.mp4")),
+    sources = [sorted((data / "grid-s1" / "clips").glob("*.mp4")),
+               sorted((data / "faces-dev" / "videos").glob("*.mp4")),
                sorted((data / "librispeech").rglob("*.flac"))]
     if quick:  # 50 GRID clips, the faces-dev videos and 50 LibriSpeech files
         sources = [sources[0][:50], sources[1], sources[2][-50:]]
@@ -452,7 +453,8 @@ def main() -> None:
                     report["video_fp"] = partial
                     out.write_text(json.dumps(report, indent=2))
 
-                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start, args.landmarks)
+                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start,
+                                                   args.landmarks)
             elif part == "audio":
                 report["audio"] = audio_part(args.quick, work)
             elif part == "audio_fp":
