@@ -11,11 +11,13 @@ Parts (``--parts``, default all):
   decoded 40 bits against the embedded ones, found (magic + CRC + confidence threshold), confidence. Also PSNR of
   the marked frames (whole frame and face box) and the embedding cost per frame at 720 p.
 - ``video_fp``: ``read_video_mark`` on every unmarked video in DATA (all GRID s1 clips, all faces-dev videos, all
-  frames): false positives, and the confidence distribution the threshold is set against.
+  frames): false positives, and the confidence distribution the threshold is set against. ``--landmarks DIR`` keeps
+  each video's tracked landmarks, so that a rescan after a change to the detector takes minutes, not ~45.
 - ``audio``: Perth's confidence on marked speech (Piper, 10 sentences) as saved, resampled to 16 kHz, through MP3
   128k, with white noise at 20 dB SNR; the mark's SNR against the unmarked speech.
-- ``audio_fp``: Perth's confidence on all unmarked speech in DATA (the sound of every GRID clip and faces-dev video,
-  every LibriSpeech file): false positives at ``audio_mark.DETECT_THRESHOLD``.
+- ``audio_fp``: Perth's score on all unmarked speech in DATA (the sound of every GRID clip and faces-dev video,
+  every LibriSpeech file, interleaved so that a run stopped by ``--minutes`` has some of each): false positives at
+  ``audio_mark.DETECT_THRESHOLD``, the highest scores, wall and CPU seconds a file.
 - ``detect``: the ``studio detect`` ROC AUC per engine on held-out clips, from ``benchmarks/detect.py``'s result
   (see :func:`detect_rows`).
 
