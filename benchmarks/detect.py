@@ -44,7 +44,9 @@ def sources(data: Path) -> list[dict]:
         s["half"] = "calibration" if i % 2 == 0 else "test"
     # more real footage for the calibration half only (no renders needed): what real clips look like is the
     # detector's reference. Other GRID clips, and faces-dev pieces that overlap no test piece.
-    for c in sorted((data / "grid-s1" / "clips").glob("*.mp4"))[23::44][:16]:
+    grid_all = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
+    # 32 more real GRID clips (the first refit with 16 called 3 of 24 other real GRID clips "likely re-synced")
+    for c in grid_all[23::44][:16] + grid_all[12::44][:16]:
         out.append(dict(name=c.stem, path=c, start=0.0, seconds=None, set="grid", half="calibration", real_only=True))
     for v in sorted((data / "faces-dev" / "videos").glob("*.mp4")):
         d = probe(v).duration
