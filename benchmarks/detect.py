@@ -5,7 +5,7 @@
 Set: 16 GRID s1 clips (every 44th by name, starting at the 2nd: none of the sync regressor's calibration clips)
 and 8 five-second pieces of the faces-dev videos (two per person: at 2.5 s and 12.5 s, or at 0 s and the end for
 the 10 s clip). Each is kept real (re-encoded by the studio's own writer, so the codec is no cue) and re-synced with another
-clip's speech by the `visemes` engine and by `wav2lip` with checkpoints/s1.pt. The clips are split in halves
+clip's speech by `visemes` (v2), `visemes-v1` and `wav2lip` with checkpoints/s1.pt. The clips are split in halves
 (alternating); 32 more real GRID clips and 7 more real faces-dev pieces (overlapping no test piece) join the
 calibration half only, as the reference of what real footage looks like. The detector's logistic weights are fitted on the calibration half (--fit writes
 checkpoints/detect_weights.npz) and the AUC is reported on the test half. Renders are kept in --work and reused.
