@@ -5,8 +5,8 @@
 Set: 16 GRID s1 clips (every 44th by name, starting at the 2nd: none of the sync regressor's calibration clips)
 and 8 five-second pieces of the faces-dev videos (two per person: at 2.5 s and 12.5 s, or at 0 s and the end for
 the 10 s clip). Each is kept real (re-encoded by the studio's own writer, so the codec is no cue) and re-synced with another
-clip's speech by the `visemes` engine and by `wav2lip` with checkpoints/s1.pt. The clips are split in halves
-(alternating); 16 more real GRID clips and 7 more real faces-dev pieces (overlapping no test piece) join the
+clip's speech by `visemes` (v2), `visemes-v1` and `wav2lip` with checkpoints/s1.pt. The clips are split in halves
+(alternating); 32 more real GRID clips and 7 more real faces-dev pieces (overlapping no test piece) join the
 calibration half only, as the reference of what real footage looks like. The detector's logistic weights are fitted on the calibration half (--fit writes
 checkpoints/detect_weights.npz) and the AUC is reported on the test half. Renders are kept in --work and reused.
 Prints a table, writes benchmarks/results/detect.json.
@@ -44,7 +44,9 @@ def sources(data: Path) -> list[dict]:
         s["half"] = "calibration" if i % 2 == 0 else "test"
     # more real footage for the calibration half only (no renders needed): what real clips look like is the
     # detector's reference. Other GRID clips, and faces-dev pieces that overlap no test piece.
-    for c in sorted((data / "grid-s1" / "clips").glob("*.mp4"))[23::44][:16]:
+    grid_all = sorted((data / "grid-s1" / "clips").glob("*.mp4"))
+    # 32 more real GRID clips (the first refit with 16 called 3 of 24 other real GRID clips "likely re-synced")
+    for c in grid_all[23::44][:16] + grid_all[12::44][:16]:
         out.append(dict(name=c.stem, path=c, start=0.0, seconds=None, set="grid", half="calibration", real_only=True))
     for v in sorted((data / "faces-dev" / "videos").glob("*.mp4")):
         d = probe(v).duration

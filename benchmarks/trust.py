@@ -11,11 +11,13 @@ Parts (``--parts``, default all):
   decoded 40 bits against the embedded ones, found (magic + CRC + confidence threshold), confidence. Also PSNR of
   the marked frames (whole frame and face box) and the embedding cost per frame at 720 p.
 - ``video_fp``: ``read_video_mark`` on every unmarked video in DATA (all GRID s1 clips, all faces-dev videos, all
-  frames): false positives, and the confidence distribution the threshold is set against.
+  frames): false positives, and the confidence distribution the threshold is set against. ``--landmarks DIR`` keeps
+  each video's tracked landmarks, so that a rescan after a change to the detector takes minutes, not ~45.
 - ``audio``: Perth's confidence on marked speech (Piper, 10 sentences) as saved, resampled to 16 kHz, through MP3
   128k, with white noise at 20 dB SNR; the mark's SNR against the unmarked speech.
-- ``audio_fp``: Perth's confidence on all unmarked speech in DATA (the sound of every GRID clip and faces-dev video,
-  every LibriSpeech file): false positives at ``audio_mark.DETECT_THRESHOLD``.
+- ``audio_fp``: Perth's score on all unmarked speech in DATA (the sound of every GRID clip and faces-dev video,
+  every LibriSpeech file, interleaved so that a run stopped by ``--minutes`` has some of each): false positives at
+  ``audio_mark.DETECT_THRESHOLD``, the highest scores, wall and CPU seconds a file.
 - ``detect``: the ``studio detect`` ROC AUC per engine on held-out clips, from ``benchmarks/detect.py``'s result
   (see :func:`detect_rows`).
 
@@ -264,7 +266,8 @@ def audio_fp_part(data: Path, quick: bool, save=None, minutes: float = 0) -> dic
     the summary every 25 files."""
     from studio.trust import audio_mark
 
-    sources = [sorted((data / "grid-s1" / "clips").glob("*.mp4")), sorted((data / "faces-dev" / "videos").glob("*.mp4")),
+    sources = [sorted((data / "grid-s1" / "clips").glob("*.mp4")),
+               sorted((data / "faces-dev" / "videos").glob("*.mp4")),
                sorted((data / "librispeech").rglob("*.flac"))]
     if quick:  # 50 GRID clips, the faces-dev videos and 50 LibriSpeech files
         sources = [sources[0][:50], sources[1], sources[2][-50:]]
@@ -452,7 +455,8 @@ def main() -> None:
                     report["video_fp"] = partial
                     out.write_text(json.dumps(report, indent=2))
 
-                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start, args.landmarks)
+                report["video_fp"] = video_fp_part(data, args.quick, save, args.minutes, args.fp_start,
+                                                   args.landmarks)
             elif part == "audio":
                 report["audio"] = audio_part(args.quick, work)
             elif part == "audio_fp":

@@ -98,10 +98,13 @@ def test_too_few_frames_give_no_score():
 def test_detect_judges_a_real_grid_clip(tmp_path):
     from studio import Studio
 
-    clip = sorted((GRID / "clips").glob("*.mp4"))[3]
+    # a clip in no detect.py set. Not a bb* clip: in those recordings the mouth follows the sound by ~0.2 s, past
+    # the sync score's +-0.12 s search, and the refit detector calls 2 of them (bbal7s 0.94, bbwm4n 0.72) "likely
+    # re-synced" (README, "Sync score and studio detect"); this one scores ~0.02
+    clip = GRID / "clips" / "lgaf7a.mp4"
     result = Studio(device="cpu").detect(clip)
     assert 0.0 <= result.probability <= 1.0 and result.frames == 75
     assert result.verdict in ("likely re-synced", "uncertain", "no sign of re-syncing")
     assert result.features["sync_corr"] > 0.1  # a real clip's mouth follows its own speech
-    assert result.verdict != "likely re-synced"  # this untouched clip scores 0.38 ("uncertain")
+    assert result.verdict == "no sign of re-syncing"
     assert clip.name in result.summary()
