@@ -100,10 +100,11 @@ def test_rule_track_in_time_on_real_grid_clips():
 
 @pytest.mark.skipif(not (FACES_DEV / "styletalk_feifeili_clip1.mp4").is_file(), reason="faces-dev is not present")
 def test_voice_to_mouth_map_in_time_on_a_real_clip(tmp_path):
-    """A real person (faces-dev): the map learned from the first 70 % of 10 s, driven by the last 30 %'s own
-    sound, follows the real mouth with |lag| <= 1 frame."""
+    """A real person (faces-dev): the map learned from the first 70 % of 10 s (with the general map, as a render
+    does), driven by the last 30 %'s own sound, follows the real mouth with |lag| <= 1 frame. The lag is searched
+    within +-4 frames: on 3 s of speech a shift by a whole syllable (6-9 frames) can match as well by chance."""
     from studio.audio.io import load_audio
-    from studio.lipsync.speech_to_mouth import fit_regressor
+    from studio.lipsync.speech_to_mouth import fit_regressor, load_general_map
 
     clip = FACES_DEV / "styletalk_feifeili_clip1.mp4"
     real, fps = _raw_opening(clip)
@@ -112,11 +113,11 @@ def test_voice_to_mouth_map_in_time_on_a_real_clip(tmp_path):
     cut = int(0.7 * n)
     train = Speech(audio[: int(cut / fps * sr)], sr)
     targets = np.stack([real[:cut], np.zeros(cut)], 1).astype(np.float32)
-    reg = fit_regressor(train, fps, targets, np.ones(cut, bool))
+    reg = fit_regressor(train, fps, targets, np.ones(cut, bool), general=load_general_map())
     test = Speech(audio[int(cut / fps * sr): int(n / fps * sr)], sr)
     predicted = reg.predict_speech(test, fps, n - cut)[:, 0]
-    assert abs(best_lag(predicted, real[cut:], 10)) <= 1
-    assert pearson(predicted, real[cut:]) > 0.15  # 3 s of a real mouth: modest, but the lag is clear
+    assert abs(best_lag(predicted, real[cut:], 4)) <= 1
+    assert pearson(predicted, real[cut:]) > 0.2  # 3 s of a real mouth: modest (0.42 here), but the lag is clear
 
 
 def _library_from(image, face, n=40):
