@@ -80,7 +80,8 @@ class VisemeEngine:
 
         if self.regressor is not None:
             self.targets = self.regressor.predict_speech(speech, fps, n_frames)
-            source = "the person's own voice-to-mouth map"
+            source = "the person's own voice-to-mouth map" + (
+                " averaged with the general one" if self.regressor.general is not None else "")
         elif general is not None:  # footage without speech: the general map onto this person's range
             self.targets = general.for_person(lib.shapes).predict_speech(speech, fps, n_frames)
             source = "the general voice-to-mouth map on the person's range"
