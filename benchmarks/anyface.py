@@ -12,7 +12,10 @@ on the face mesh (the studio's tracker, the same for real and generated frames):
   - lmd: mean lip-landmark distance (landmarks normalised for position, scale and roll; inter-ocular units);
   - psnr / ssim: of the mouth region (lower half of the 96 px face crop at the real frame's box).
 Engines are a registry of callables name -> f(train_video, test_video, test_audio, out_path) -> rendered video, so
-more rows (personalised models, a base model) can be added with @engine("name"); `--engines NEW --merge` then runs
+more rows can be added with @engine("name"). Network rows that are not in the default run (slow on a CPU):
+`personal-5min` (--personalize on the train part within 5 minutes) and `base-zero-shot` (its start, not tuned);
+both re-sync the test part with reference frames from the train part (the real mouth is never in their input);
+`wav2lip-s1` renders as `studio lipsync` does (each frame its own reference). `--engines NEW --merge` then runs
 only those and keeps the other rows (and their tile rows, read back from the PNGs). One PNG per person:
 mouth crops at 8 moments of the test part (4 evenly spaced, 4 of the widest real openings), one row per engine
 under the real one. Every engine sees the test part's real frames (that is the protocol); an engine that leaves a

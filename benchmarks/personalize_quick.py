@@ -5,9 +5,9 @@ re-sync the last 30 % to its own sound and compare mouths with the real frames, 
 
 Default person: faces-dev styletalk_andrew_clip_2 (27 s), whom the bundled base model never saw (scripts/
 train_base.py leaves him out). Scores (studio.lipsync.personalize.heldout_scores): mouth-opening correlation at lag
-0, best lag in frames (+ = late), mouth-region PSNR (lower half of 96 px face crops). As in Wav2Lip inference each
-frame is its own reference, so the real mouth is in the models' input: the numbers measure how well a model
-follows the sound without losing the person, not a from-scratch mouth. ``personalised_row`` is the function the
+0, best lag in frames (+ = late), mouth-region PSNR (lower half of 96 px face crops). The generator's reference
+frames come from the first 70 % (so the real mouth is not in its input; the results in
+results/personalize_quick*.json predate this and used each frame as its own reference). ``personalised_row`` is the function the
 ``anyface`` benchmark calls.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def personalised_row(train_video, test_video, test_audio, out_path=None, budget_
     settings = replace(P.DEFAULT_SETTINGS, budget_minutes=budget_minutes, base=base or P.DEFAULT_SETTINGS.base)
     report = P.personalize(train_video, CONSENT, settings, device)
     models = ([report.model] if report.model else []) + [m for m in zero_shot if is_available(m)]
-    scores = P.heldout_scores(models, Path(test_video), device, audio_path=test_audio)
+    scores = P.heldout_scores(models, Path(test_video), device, audio_path=test_audio, references=train_video)
     row = dict(base=str(report.base), train_video=Path(train_video).name, test_video=Path(test_video).name, budget_minutes=budget_minutes,
                personalised=scores[0] if report.model else None,
                fallback_reason=report.fallback_reason,

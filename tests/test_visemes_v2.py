@@ -100,10 +100,11 @@ def test_rule_track_in_time_on_real_grid_clips():
 
 @pytest.mark.skipif(not (FACES_DEV / "styletalk_feifeili_clip1.mp4").is_file(), reason="faces-dev is not present")
 def test_voice_to_mouth_map_in_time_on_a_real_clip(tmp_path):
-    """A real person (faces-dev): the map learned from the first 70 % of 10 s, driven by the last 30 %'s own
-    sound, follows the real mouth with |lag| <= 1 frame."""
+    """A real person (faces-dev): the map learned from the first 70 % of 10 s (with the general map, as a render
+    does), driven by the last 30 %'s own sound, follows the real mouth with |lag| <= 1 frame. The lag is searched
+    within +-4 frames: on 3 s of speech a shift by a whole syllable (6-9 frames) can match as well by chance."""
     from studio.audio.io import load_audio
-    from studio.lipsync.speech_to_mouth import fit_regressor
+    from studio.lipsync.speech_to_mouth import fit_regressor, load_general_map
 
     clip = FACES_DEV / "styletalk_feifeili_clip1.mp4"
     real, fps = _raw_opening(clip)
@@ -112,11 +113,11 @@ def test_voice_to_mouth_map_in_time_on_a_real_clip(tmp_path):
     cut = int(0.7 * n)
     train = Speech(audio[: int(cut / fps * sr)], sr)
     targets = np.stack([real[:cut], np.zeros(cut)], 1).astype(np.float32)
-    reg = fit_regressor(train, fps, targets, np.ones(cut, bool))
+    reg = fit_regressor(train, fps, targets, np.ones(cut, bool), general=load_general_map())
     test = Speech(audio[int(cut / fps * sr): int(n / fps * sr)], sr)
     predicted = reg.predict_speech(test, fps, n - cut)[:, 0]
-    assert abs(best_lag(predicted, real[cut:], 10)) <= 1
-    assert pearson(predicted, real[cut:]) > 0.15  # 3 s of a real mouth: modest, but the lag is clear
+    assert abs(best_lag(predicted, real[cut:], 4)) <= 1
+    assert pearson(predicted, real[cut:]) > 0.2  # 3 s of a real mouth: modest (0.42 here), but the lag is clear
 
 
 def _library_from(image, face, n=40):
@@ -200,3 +201,69 @@ def test_photo_interior_is_shaded_in_the_persons_colours(astronaut):
     assert 0.65 < bright.sum() / teeth.sum() < 1.05 and np.abs(bright / bright.sum() - teeth / teeth.sum()).max() < 0.02
     assert dark.sum() < 0.35 * bright.sum() and dark[0] > dark[2] + 3  # a cavity in the lips' (red) hue, not black
     assert lip[0] > lip[2] and teeth.min() > 120
+
+
+def test_viterbi_plan_follows_the_footage_and_continues_across_batches(astronaut):
+    """Wanted shapes that are a stretch of the footage itself: the plan is that stretch, frame for frame, and the
+    next batch continues it (no jump back to a merely similar exemplar)."""
+    from studio.face import detect_faces
+    from studio.lipsync.mouth_library import ExemplarPicker
+
+    face = detect_faces(astronaut)[0]
+    lib = _library_from(astronaut, face)
+    rng = np.random.default_rng(0)
+    lib.shapes[:, 0] = np.abs(np.sin(np.arange(len(lib)) / 3.0)) * 0.3  # a mouth opening and closing
+    lib.shapes[:, 1] = 1.0 + 0.05 * rng.standard_normal(len(lib))
+    picker = ExemplarPicker(lib)
+    first = picker.plan(lib.shapes[5:15], np.zeros(10), t0=0)
+    assert first == list(range(5, 15))
+    nearly = lib.shapes[15:20] + np.array([0.004, 0.0], np.float32)  # slightly off: continuing is still cheapest
+    assert picker.plan(nearly, np.zeros(5), t0=10) == list(range(15, 20))
+
+
+def test_general_map_ships_and_follows_a_held_out_grid_clip():
+    """The general voice-to-mouth map (photos, footage without speech) is bundled, and on a GRID clip it was not
+    fitted on (410: the fitting uses clips below 400) its opening follows the real mouth at lag 0."""
+    from studio.lipsync.speech_to_mouth import load_general_map
+
+    general = load_general_map()
+    assert general is not None and general.meta["frames"] > 5000
+    if not (GRID / "clips").is_dir():
+        pytest.skip("../shared/data/grid-s1 is not present")
+    from studio.audio.io import load_audio
+
+    clip = sorted((GRID / "clips").glob("*.mp4"))[410]
+    real, fps = _raw_opening(clip)
+    audio, sr = load_audio(clip, 16000)
+    opened = general.openness(Speech(audio, sr), fps, len(real))
+    assert abs(best_lag(opened, real, 10)) <= 1 and pearson(opened, real) > 0.4
+    assert opened.min() >= 0 and opened.max() <= 1 and opened.max() - opened.min() > 0.5
+
+
+def test_photo_opening_comes_from_the_general_map(astronaut):
+    """No footage (a photo): the warp's opening is the general map's, silent after the speech."""
+    from studio.lipsync.speech_to_mouth import load_general_map
+    from studio.lipsync.visemes import VisemeEngine
+
+    speech, _ = _bursts(_onsets(3, 4), 3, seed=4)
+    engine = VisemeEngine()
+    engine.prepare(speech, FPS, 100)  # 4 s of frames for 3 s of speech
+    expected = load_general_map().openness(speech, FPS, 100)
+    assert "general" in engine.track.source and engine.targets is None
+    assert np.allclose(engine.track["open"][:70], expected[:70]) and engine.track["open"][80:].max() == 0.0
+
+
+def test_footage_without_speech_maps_the_general_map_onto_the_persons_range(astronaut):
+    from studio.face import detect_faces
+    from studio.lipsync.visemes import VisemeEngine
+
+    face = detect_faces(astronaut)[0]
+    engine = VisemeEngine()
+    engine.library = _library_from(astronaut, face)
+    engine.library.shapes[:, 1] = np.linspace(0.8, 1.0, len(engine.library))
+    speech, _ = _bursts(_onsets(3, 5), 3, seed=5)
+    engine.prepare(speech, FPS, 75)
+    lo, hi = engine.library.shapes[:, 0].min(), engine.library.shapes[:, 0].max()
+    assert engine.targets.shape == (75, 2)
+    assert lo - 1e-6 <= engine.targets[:, 0].min() and engine.targets[:, 0].max() <= hi + 1e-6
+    assert engine.targets[:, 0].std() > 0.03  # it moves over the person's range, not stuck at one shape

@@ -40,7 +40,7 @@ def study_footage(footage, *, tracker: str = "mediapipe", face_index=None, face_
     from ..face import FaceTracker
     from ..face.tracking import FaceSmoother
     from ..video.io import probe, read_frames
-    from .speech_to_mouth import fit_regressor
+    from .speech_to_mouth import fit_regressor, load_general_map
 
     info = probe(footage, "footage")
     if not info.has_video or info.is_image or not info.fps:
@@ -85,7 +85,7 @@ def study_footage(footage, *, tracker: str = "mediapipe", face_index=None, face_
             speech = Speech(audio=audio, sample_rate=sr)
             ok = np.array(found) & ((np.arange(len(found)) + 0.5) / info.fps < speech.duration)
             if ok.sum() >= MIN_SPEECH_FRAMES:
-                regressor = fit_regressor(speech, info.fps, np.stack(shapes), ok)
+                regressor = fit_regressor(speech, info.fps, np.stack(shapes), ok, general=load_general_map())
                 report["voice_to_mouth_holdout_corr"] = round(regressor.holdout_corr, 3)
                 report["voice_to_mouth_delay_s"] = regressor.delay
                 if regressor.holdout_corr < 0.2:  # the voice in the footage does not predict this mouth

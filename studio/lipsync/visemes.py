@@ -11,6 +11,7 @@ the landmarks, so a talking input mouth is closed or opened as the new speech de
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -71,24 +72,37 @@ class VisemeEngine:
         return followed
 
     def prepare(self, speech: Speech, fps: float, n_frames: int) -> None:
+        from .speech_to_mouth import load_general_map
+
         self.track = viseme_track(speech, fps, n_frames, legacy_timing=self.version < 2)
-        log.info("viseme track from %s, %d frames", self.track.source, n_frames)
+        general = load_general_map() if self.version >= 2 and not speech.phonemes else None
         self.targets = None
         lib = self.library
         if lib is None or not lib.usable:
+            if general is not None:  # a photo: the general voice-to-mouth map drives the warp's opening
+                values = self.track.values.copy()
+                values[:, 0] = general.openness(speech, fps, n_frames)
+                values[(np.arange(n_frames) + 0.5) / fps > speech.duration + 0.05, 0] = 0.0  # at rest after it
+                self.track = replace(self.track, values=values, source="audio (general voice-to-mouth map)")
+            log.info("viseme track from %s, %d frames", self.track.source, n_frames)
             return
         from .mouth_library import ExemplarPicker, mouth_mask
 
         if self.regressor is not None:
             self.targets = self.regressor.predict_speech(speech, fps, n_frames)
-            source = "the person's own voice-to-mouth map"
-        else:  # footage without speech: the rule-based track, scaled to this mouth's range
+            source = "the person's own voice-to-mouth map" + (
+                " averaged with the general one" if self.regressor.general is not None else "")
+        elif general is not None:  # footage without speech: the general map onto this person's range
+            self.targets = general.for_person(lib.shapes).predict_speech(speech, fps, n_frames)
+            source = "the general voice-to-mouth map on the person's range"
+        else:  # no general map either: the rule-based track, scaled to this mouth's range
             lo, hi = np.percentile(lib.shapes[:, 0], [5, 97])
             w_mid, w_sd = float(np.median(lib.shapes[:, 1])), float(lib.shapes[:, 1].std())
             t = self.track
             self.targets = np.stack([lo + (hi - lo) * t["open"],
                                      w_mid + w_sd * (1.5 * t["spread"] - 2.0 * t["round"])], 1).astype(np.float32)
             source = "the viseme track scaled to the person's mouth"
+        self.targets = np.asarray(self.targets, np.float32)
         after = (np.arange(n_frames) + 0.5) / fps > speech.duration + 0.05
         self.targets[after, 0] = float(np.percentile(lib.shapes[:, 0], 5))  # after the speech: at rest
         self._picker, self._mask = ExemplarPicker(lib), mouth_mask(lib)
