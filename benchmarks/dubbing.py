@@ -568,7 +568,7 @@ def run_auto(scene, work, minutes, args, results, source_audio):
            **timing_numbers(r),
            **wer_numbers(r, "es", {"tts_alone": stages["natural"], "fitted_without_conversion": stages["fitted"]}),
            "similarity": similarity_numbers(r, scene, source_audio),
-           "similarity_lines_with_conversion": similarity_numbers(r, scene, source_audio, _cached_lines(r)),
+           "similarity_lines_dubbed": similarity_numbers(r, scene, source_audio, _cached_lines(r)),
            "similarity_lines_without_conversion": similarity_numbers(r, scene, source_audio, stages["fitted"]),
            "lip_sync": bool(args.auto_lipsync), **(_lipsync(r, scene, args) if args.auto_lipsync else {})}
     results["en_auto"] = row
