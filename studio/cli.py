@@ -378,8 +378,8 @@ def _add_dub_parser(sub) -> None:
     p.add_argument("--consent-covers-marked", action="store_true",
                    help="with --voice auto: the video's speech may carry an audio mark and the consent covers cloning it")
     p.add_argument("--auto-engine", choices=["knn", "global", "kokoro", "hybrid"],
-                   help="with --voice auto: the engine each clone is made with (default: knn for English, hybrid - "
-                   "the closest Kokoro voice plus kNN conversion - for other languages; kokoro: no conversion)")
+                   help="with --voice auto: the engine each clone is made with (default: knn for English, kokoro - "
+                   "the closest Kokoro voice - for other languages; hybrid adds kNN conversion to it)")
     p.add_argument("--speaker-voice", action="append", default=[], metavar="SPEAKER=VOICE",
                    help="a saved voice for the lines of one named speaker (repeatable), e.g. ANNA=anna")
     p.add_argument("--tts", help="speech engine (default: the first that speaks the dub's language)")

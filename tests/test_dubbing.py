@@ -754,6 +754,6 @@ def test_batch_on_a_local_ray_cluster(clip, tmp_path, monkeypatch):
 def test_auto_voice_engine_follows_the_dub_language():
     from studio.dubbing.speech import auto_engine
 
-    assert auto_engine("en") == "knn" and auto_engine("es") == "hybrid" and auto_engine("es", "kokoro") == "kokoro"
+    assert auto_engine("en") == "knn" and auto_engine("es") == "kokoro" and auto_engine("es", "hybrid") == "hybrid"
     with pytest.raises(InputError, match="speaks English only"):
         auto_engine("es", "knn")

@@ -41,7 +41,7 @@ class DubOptions:
     speaker_voices: tuple = ()  # ((speaker name, saved voice name or "base"), ...): voices for named speakers
     consent: Optional[str] = None
     # voice "auto": the engine the clones are made with; None = by the dub's language (speech.AUTO_ENGINES: knn
-    # for English, hybrid - the closest Kokoro voice plus kNN conversion - for the others); "kokoro" = no conversion
+    # for English, kokoro - the closest Kokoro voice, no conversion - for the others); "hybrid" adds kNN conversion
     auto_engine: Optional[str] = None
     consent_covers_marked: bool = False  # --voice auto: the consent covers cloning from speech with an audio mark
     tts_engine: Optional[str] = None  # None = the engine that speaks the language
