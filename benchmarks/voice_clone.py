@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     from benchmarks.tts_engines import whisper_base_dir
     from studio.audio.asr import transcribe, word_error_rate
     from studio.audio.io import resample
-    from studio.voice.kokoro import KokoroTTS, _styles
+    from studio.voice.kokoro import _styles
     from studio.voice.profiles import create_voice
     from studio.voice.service import SpeakOptions, speak
     from studio.voice.similarity import encoder
