@@ -1,4 +1,7 @@
-"""The lip-sync job: decode -> track -> engine -> blend + encode, streamed frame by frame.
+"""The lip-sync job: decode -> track -> engine -> blend + mark + encode -> sync meter, streamed frame by frame.
+
+Before it: the audio mark (in a thread, while the engine loads and studies the footage) and, for engines that
+learn the person from the footage (visemes v2), the study, whose tracking of this video the render reuses.
 
 The stages run overlapped, each in its own thread, joined by bounded queues (``studio.lipsync.stages``), so a
 render goes at the speed of its slowest stage; the output is bit-identical to running them one after another
