@@ -85,7 +85,9 @@ def speaking_faces(info, lines: Sequence[SubtitleLine], audio: np.ndarray, sr: i
             progress.update("dub: finding the speaking faces", t, last)
             for i, (a, b) in enumerate(slots):
                 if a <= t < b:
-                    tracks.setdefault(i, FaceTracks(tracker)).add(frame)
+                    if i not in tracks:  # (not setdefault: that would build a face mesh every frame)
+                        tracks[i] = FaceTracks(tracker)
+                    tracks[i].add(frame)
                     if t == b - 1:  # the line's slot is over: score its faces, free the tracker
                         scores[i], points[i] = _decide(tracks.pop(i), audio, sr, a, fps)
         for i in list(tracks):  # slots running past the last frame

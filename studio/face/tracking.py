@@ -68,6 +68,7 @@ class MediapipeDetector:
             return self._run(self._mesh, image)
         except RuntimeError as e:  # mediapipe's graph fails on some degenerate detections: start it afresh
             log.debug("face mesh failed (%s); restarting it", e)
+            _close_mesh(self._mesh)  # a graph left open keeps its memory for the life of the process
             self._mesh = self._new_mesh(static=not self._video)
             return []
 
@@ -89,6 +90,7 @@ class MediapipeDetector:
         try:
             found = self._run(self._static, image[y0:y0 + side, x0:x0 + side])
         except RuntimeError:
+            _close_mesh(self._static)
             self._static = None
             return []
         return [lm + np.array([x0, y0], np.float32) for lm in found]
@@ -129,6 +131,7 @@ class MediapipeDetector:
                     try:
                         tile_faces = self._run(self._static, image[y:y + size, x:x + size])
                     except RuntimeError:
+                        _close_mesh(self._static)
                         self._static = None  # broken graph: a fresh one for the next tile
                         continue
                     for lm in tile_faces:
@@ -140,12 +143,18 @@ class MediapipeDetector:
 
     def close(self) -> None:
         for mesh in (self._mesh, self._static):
-            if mesh is not None:
-                try:
-                    with quiet_native_stderr:
-                        mesh.close()
-                except RuntimeError:  # a graph that already failed reports it again on close
-                    pass
+            _close_mesh(mesh)
+        self._mesh = self._static = None
+
+
+def _close_mesh(mesh) -> None:
+    if mesh is None:
+        return
+    try:
+        with quiet_native_stderr:
+            mesh.close()
+    except (RuntimeError, ValueError):  # a graph that already failed (or closed) reports it again on close
+        pass
 
 
 FACE_ALIGNMENT_WEIGHTS = ("s3fd-619a316812.pth", "2DFAN4-cd938726ad.zip")
