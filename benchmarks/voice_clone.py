@@ -1,8 +1,10 @@
 """Voice cloning quality and speed: speaker similarity by two encoders, identification, intelligibility, creation
 time, real-time factor; English and cross-lingual (Spanish) rows.
 
-    python benchmarks/voice_clone.py DATA_DIR [--engines knn kokoro kokoro-fit hybrid] [--speakers N]
-        [--sentences N] [--es-sentences N] [--fit-seconds S] [--quick] [--out JSON]
+    python benchmarks/voice_clone.py DATA_DIR [--engines knn kokoro kokoro-fit hybrid kokoro-grad hybrid-grad]
+        [--speakers N | --speaker-ids ID ...] [--sentences N] [--es-sentences N] [--fit-seconds S] [--quick]
+        [--out JSON]
+    python benchmarks/voice_clone.py --merge A.json B.json --out JSON    # join runs of disjoint speakers
 
 DATA_DIR has the layout of ../shared/data/librispeech: `train-clean-100/SPK-*.flac` (one utterance per gallery
 speaker) and `test-other/SPK/*.flac` (the speakers to clone, 10 utterances each). For each test speaker the first 3
@@ -11,9 +13,10 @@ only (the Kokoro style fit scores its candidates against the reference, never ag
 sentences are spoken by each system and compared with the held-out real speech.
 
 Systems: "base" (the piper voice), "knn" (piper converted by kNN), "kokoro" (the shipped Kokoro voice closest to the
-reference, chosen by resemblyzer on the reference: Kokoro unfitted), "kokoro-fit" (Kokoro with the style fitted to
-the reference, studio.voice.kokoro_fit), "hybrid" (the fitted Kokoro voice, then kNN conversion learnt between it and
-the reference).
+reference, chosen by resemblyzer on the reference: Kokoro unfitted), "kokoro-fit" / "kokoro-grad" (Kokoro with the
+style fitted to the reference by the gradient-free search / by gradient through the PyTorch Kokoro,
+studio.voice.kokoro_fit.STYLE_FITS), "hybrid" / "hybrid-grad" (that fitted Kokoro voice, then kNN conversion learnt
+between it and the reference).
 
 Each output is scored by two independent speaker encoders (studio.voice.similarity: resemblyzer, which the Kokoro
 fit optimises, and the voicefilter d-vector, which nothing is fitted to):
@@ -99,9 +102,13 @@ def embed_files(files, enc, cache: dict, save=None) -> list[np.ndarray]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("data_dir", type=Path, nargs="?")
     ap.add_argument("--engines", nargs="+", default=list(ALL_ENGINES), choices=ALL_ENGINES)
     ap.add_argument("--speakers", type=int, help="only the first N test speakers")
+    ap.add_argument("--speaker-ids", nargs="+", help="only these test speakers (e.g. one per process on a shared "
+                    "machine; join the JSONs with --merge)")
+    ap.add_argument("--merge", nargs="+", type=Path, help="join result JSONs of disjoint speakers (same sentences "
+                    "and engines) into --out, and print the table")
     ap.add_argument("--sentences", type=int, default=len(SENTENCES))
     ap.add_argument("--es-sentences", type=int, default=len(SENTENCES_ES), help="Spanish sentences (0 = none)")
     ap.add_argument("--fit-seconds", type=float, default=300.0, help="CPU seconds of the Kokoro style search")
@@ -110,6 +117,14 @@ def main(argv=None) -> int:
     ap.add_argument("--embedding-cache", type=Path, help="a JSON file keeping the gallery's embeddings between runs")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "voice_clone.json")
     args = ap.parse_args(argv)
+    if args.merge:
+        result = merge([json.loads(f.read_text()) for f in args.merge])
+        print(table(result))
+        args.out.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}")
+        return 0
+    if args.data_dir is None:
+        ap.error("DATA_DIR is required (unless --merge)")
     if args.quick:
         args.speakers, args.sentences, args.es_sentences = args.speakers or 3, min(args.sentences, 4), \
             min(args.es_sentences, 2)
@@ -121,7 +136,7 @@ def main(argv=None) -> int:
     from benchmarks.tts_engines import whisper_base_dir
     from studio.audio.asr import transcribe, word_error_rate
     from studio.audio.io import resample
-    from studio.voice.kokoro import KokoroTTS, _styles
+    from studio.voice.kokoro import _styles
     from studio.voice.profiles import create_voice
     from studio.voice.service import SpeakOptions, speak
     from studio.voice.similarity import encoder
@@ -133,6 +148,8 @@ def main(argv=None) -> int:
     if not gallery_files or not speakers:
         ap.error(f"{args.data_dir} needs train-clean-100/*.flac and test-other/SPK/*.flac")
     speakers = speakers[: args.speakers] if args.speakers else speakers
+    if args.speaker_ids:
+        speakers = [s for s in speakers if s.name in args.speaker_ids]
     sentences = SENTENCES[: args.sentences]
     sentences_es = SENTENCES_ES[: args.es_sentences]
 
@@ -310,6 +327,30 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
     return 0
+
+
+def merge(results: list[dict]) -> dict:
+    """Results of disjoint speakers joined: every rate and mean weighted by its trials (the sentences are the same
+    for every speaker, so WER words and trials are in proportion); creation CPU and RTF are plain means."""
+    out = dict(results[0])
+    out["test_speakers"] = [s for r in results for s in r["test_speakers"]]
+    out["per_speaker"] = {k: v for r in results for k, v in r["per_speaker"].items()}
+
+    def join(rows: list[dict]) -> dict:
+        n = [r["trials"] for r in rows]
+        joined = {"trials": int(sum(n))}
+        for enc in ENCODERS:
+            joined[enc] = {k: round(float(np.average([r[enc][k] for r in rows], weights=n)), 3)
+                           for k in ("similarity", "top1", "top5")}
+        for k in ("wer", "rtf", "create_cpu_s"):
+            if all(k in r for r in rows):
+                joined[k] = round(float(np.average([r[k] for r in rows], weights=n if k == "wer" else None)), 3)
+        return joined
+
+    out["real_heldout"] = join([r["real_heldout"] for r in results])
+    for key in ("systems", "systems_es"):
+        out[key] = {name: join([r[key][name] for r in results]) for name in results[0].get(key, {})}
+    return out
 
 
 def table(result: dict) -> str:

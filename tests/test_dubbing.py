@@ -620,11 +620,21 @@ def two_speakers(tmp_path_factory):
 
 
 @needs_scene
-def test_diarization_and_the_speaking_face_follow_who_talks(two_speakers, tmp_path):
+def test_diarization_and_the_speaking_face_follow_who_talks(two_speakers, tmp_path, monkeypatch):
     from studio.audio.io import load_audio
     from studio.dubbing.speakers import diarize_lines, speaking_faces
+    from studio.face import active_speaker
     from studio.progress import Progress
     from studio.video.io import probe
+
+    made = []  # every face-mesh tracker made: one per line, not one per frame (each holds ~25 MB until closed)
+    original_init = active_speaker.FaceTracks.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(self)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(active_speaker.FaceTracks, "__init__", counting_init)
 
     video, timed = two_speakers
     lines = [SubtitleLine(k, a, b, t) for k, (a, b, t) in enumerate(timed, 1)]
@@ -636,6 +646,7 @@ def test_diarization_and_the_speaking_face_follow_who_talks(two_speakers, tmp_pa
     assert [p[0] < 192 for p in points] == [True, False, True, False]  # left face, right face, ...
     scores = json.loads((tmp_path / "faces.json").read_text())["scores"]
     assert all(len(s) == 2 for s in scores)
+    assert len(made) == len(lines)
 
 
 def test_clustering_finds_the_number_of_speakers():

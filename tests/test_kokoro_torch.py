@@ -50,44 +50,30 @@ def test_torch_kokoro_speaks_as_the_onnx_model(model):
         d_en, _ = model.text_features(ids_t)
         our_frames = model.durations(model.predictor.text_encoder(d_en, style_t[:, 128:]))
         same_frames, _ = model(ids_t, style_t, frames=torch.from_numpy(frames))
-        other_style = styles["jf_nezumi"][len(tokens) - 1].reshape(1, 256)
-        other, _ = model(torch.from_numpy(ids), torch.from_numpy(other_style), frames=torch.from_numpy(frames))
     # the activations are float here (8-bit in ONNX): a rounding may move a token by one frame, not more
     assert len(our_frames) == len(frames) and np.abs(our_frames.numpy() - frames).max() <= 1
     assert len(same_frames) == len(audio)
     for name in ("resemblyzer", "voicefilter"):
         enc = encoder(name)
-        e_onnx = enc.embed(audio, 24000)
-        same = float(e_onnx @ enc.embed(same_frames.numpy(), 24000))
-        different = float(e_onnx @ enc.embed(other.numpy(), 24000))
-        assert same > 0.95 and same > different + 0.1, (name, same, different)
+        same = float(enc.embed(audio, 24000) @ enc.embed(same_frames.numpy(), 24000))
+        assert same > 0.95, (name, same)  # two different shipped voices score 0.6-0.85
 
 
-def test_gradient_moves_the_style_toward_a_target(model):
-    from studio.voice.kokoro_gradfit import torch_resemblyzer
+def test_gradient_fit_moves_the_style_toward_the_speaker(model, monkeypatch):
+    from studio.voice import kokoro_fit
+    from studio.voice.kokoro_gradfit import fit_style_gradient, torch_resemblyzer
+    from studio.voice.tts import synthesize
 
-    tokens, ids = _ids(TEXT)
-    styles = _styles()
-    embed = torch_resemblyzer()
-    ids_t = torch.from_numpy(ids)
-    with torch.no_grad():
-        text = model.text_features(ids_t)
-        target_audio, _ = model(ids_t, torch.from_numpy(styles["jm_kumo"][len(tokens) - 1][None]), text=text)
-        goal = embed(target_audio, 24000)
+    # a speaker Kokoro does not ship: the piper voice
+    speaker = synthesize("Could you send me the report before noon, please?", engine="piper")
     # the torch embedding is resemblyzer's own, within its VAD trimming
-    assert float(goal.numpy() @ encoder("resemblyzer").embed(target_audio.numpy(), 24000)) > 0.95
-    start = torch.from_numpy(styles["jf_alpha"][len(tokens) - 1][None])
-    z = torch.zeros(1, 256, requires_grad=True)
-    opt = torch.optim.Adam([z], lr=0.08)
-    cosines = []
-    for _ in range(2):
-        audio, _ = model(ids_t, start + z, text=text)
-        cos = embed(audio, 24000) @ goal
-        opt.zero_grad()
-        (1 - cos).backward()
-        assert torch.isfinite(z.grad).all() and float(z.grad.abs().sum()) > 0
-        opt.step()
-        cosines.append(float(cos.detach()))
-    with torch.no_grad():
-        final = float(embed(model(ids_t, start + z, text=text)[0], 24000) @ goal)
-    assert final > cosines[0] + 0.02, cosines + [final]
+    ours = torch_resemblyzer()(torch.from_numpy(speaker.audio), speaker.sample_rate).detach().numpy()
+    assert float(ours @ encoder("resemblyzer").embed(speaker.audio, speaker.sample_rate)) > 0.95
+    # the fit says, and is scored on, one short line
+    monkeypatch.setattr(kokoro_fit, "FIT_SENTENCE", TEXT)
+    fit = fit_style_gradient(speaker.audio, speaker.sample_rate, budget_s=1e9, max_steps=3, sentences=(TEXT,),
+                             learning_rate=0.15, start="jf_alpha")
+    start = _styles()[fit.base_voice]
+    assert fit.evaluations == 3 and fit.style.shape == start.shape and np.isfinite(fit.style).all()
+    assert np.abs(fit.style - start).max() > 1e-3
+    assert fit.score > fit.base_score + 0.04, (fit.base_score, fit.score)

@@ -85,7 +85,7 @@ def speaking_faces(info, lines: Sequence[SubtitleLine], audio: np.ndarray, sr: i
             progress.update("dub: finding the speaking faces", t, last)
             for i, (a, b) in enumerate(slots):
                 if a <= t < b:
-                    if i not in tracks:  # not setdefault: its default (a new face mesh) would be made every frame
+                    if i not in tracks:  # (not setdefault: that would build a face mesh every frame)
                         tracks[i] = FaceTracks(tracker)
                     tracks[i].add(frame)
                     if t == b - 1:  # the line's slot is over: score its faces, free the tracker

@@ -68,7 +68,7 @@ class MediapipeDetector:
             return self._run(self._mesh, image)
         except RuntimeError as e:  # mediapipe's graph fails on some degenerate detections: start it afresh
             log.debug("face mesh failed (%s); restarting it", e)
-            _close_mesh(self._mesh)  # a graph left open keeps its threads and buffers for the life of the process
+            _close_mesh(self._mesh)  # a graph left open keeps its memory for the life of the process
             self._mesh = self._new_mesh(static=not self._video)
             return []
 
@@ -144,15 +144,17 @@ class MediapipeDetector:
     def close(self) -> None:
         for mesh in (self._mesh, self._static):
             _close_mesh(mesh)
+        self._mesh = self._static = None
 
 
 def _close_mesh(mesh) -> None:
-    if mesh is not None:
-        try:
-            with quiet_native_stderr:
-                mesh.close()
-        except (RuntimeError, ValueError):  # a graph that already failed (or was closed) says so again on close
-            pass
+    if mesh is None:
+        return
+    try:
+        with quiet_native_stderr:
+            mesh.close()
+    except (RuntimeError, ValueError):  # a graph that already failed (or closed) reports it again on close
+        pass
 
 
 FACE_ALIGNMENT_WEIGHTS = ("s3fd-619a316812.pth", "2DFAN4-cd938726ad.zip")

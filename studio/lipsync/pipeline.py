@@ -1,4 +1,7 @@
-"""The lip-sync job: decode -> track -> engine -> blend + encode, streamed frame by frame.
+"""The lip-sync job: decode -> track -> engine -> blend + mark + encode -> sync meter, streamed frame by frame.
+
+Before it: the audio mark (in a thread, while the engine loads) and, for engines that
+learn the person from the footage (visemes v2), the study, whose tracking of this video the render reuses.
 
 The stages run overlapped, each in its own thread, joined by bounded queues (``studio.lipsync.stages``), so a
 render goes at the speed of its slowest stage; the output is bit-identical to running them one after another
@@ -137,7 +140,9 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
     times = StageTimes()
     progress.update("preparing", 0, None)
     # every rendered sound track carries the studio's audio mark (once: see mark_speech); it runs in a thread
-    # while the engine loads and studies the footage (other cores), and the engine gets the marked speech as before
+    # while the engine loads, and the engine gets the marked speech as before. Not beside the study: Perth's torch
+    # threads and the face mesh's on two cores took longer together (36 s for 60 s at 360p) than one after the
+    # other (8.5 + 18 s)
     marking = _InThread(lambda: mark_speech(speech, check_first=True), times, "audio mark")
     followed = None
     workdir = None
@@ -146,6 +151,8 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
         vcodec, hwaccel = video_codecs(device)  # NVENC/NVDEC on a CUDA device when ffmpeg has them, else software
         study = getattr(engine, "study", None)  # engines that learn the person's mouth from footage (visemes v2)
         footage = options.footage or (None if plan.info.is_image else face_path)
+        with times.timed("audio mark (waited)"):
+            speech = marking.result()
         if study is not None and footage is not None:
             # studying the video about to be rendered: its tracking is kept for the render (each frame tracked once)
             share = (SHARE_STUDY_TRACKING and options.footage is None and hasattr(engine, "take_followed"))
@@ -154,8 +161,6 @@ def run_lipsync(face_path, speech: Speech, out, options, device: str, progress: 
                 study(footage, tracker=options.tracker, face_index=options.face_index,
                       face_point=options.face_point, **(dict(keep_faces=plan.n_out, hwaccel=hwaccel) if share else {}))
             followed = engine.take_followed() if share else None
-        with times.timed("audio mark (waited)"):
-            speech = marking.result()
         job_id = job_id or new_job_id()
         marker = VideoMarker(job_id, label=getattr(options, "label", False))  # the video mark (trust/video_mark.py)
         with times.timed("engine"):

@@ -67,6 +67,7 @@ def study_footage(footage, *, tracker: str = "mediapipe", face_index=None, face_
             shapes.append(mouth_shape(face.landmarks, face.scheme) if face is not None else np.zeros(2, np.float32))
     except BaseException:
         follow.close()
+        builder.close()
         raise
     # the render needs the tracker only when it has more frames than were studied (then every studied frame
     # was kept, and the tracker is positioned right after the last kept face)

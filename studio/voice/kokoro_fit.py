@@ -1,4 +1,5 @@
-"""Speaker adaptation of Kokoro: fit the 256-d style vector to a reference speaker, without gradients.
+"""Speaker adaptation of Kokoro: fit the 256-d style vector to a reference speaker. Two methods, registered in
+STYLE_FITS: "search" (this module, no gradients) and "gradient" (``kokoro_gradfit``, through a PyTorch Kokoro).
 
 Kokoro's voice is a style vector: its first 128 values drive the decoder (timbre), the last 128 the prosody
 predictor (durations, pitch, energy). A speaker's style is searched for directly:
@@ -13,9 +14,9 @@ scaled by how much the shipped voices differ in it (the prosody half at half tha
 shipped voices' range widened by one such spread, and a candidate whose speech is more than MAX_LENGTH_CHANGE
 longer or shorter than the starting voice's is rejected (a broken duration predictor mumbles).
 
-Why not gradients: the ``kokoro`` PyTorch package (which the ONNX weights could be de-quantised into) does not
-install offline here, and a port of its 82M-parameter graph is beyond this step; the search needs only the ONNX
-model. The fit uses only the reference: whatever scores the result must use other speech.
+The search needs only the ONNX model, but it learns the fit sentence and resemblyzer more than the speaker (its gain
+on the scored sentence mostly does not carry over to new sentences, README "Cloned voices"); the gradient fit
+(``kokoro_gradfit``) does carry over. Both use only the reference: whatever scores the result must use other speech.
 """
 from __future__ import annotations
 

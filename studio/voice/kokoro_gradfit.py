@@ -88,21 +88,27 @@ def _tokens(text: str, language: str = "en") -> list[int]:
 
 
 def fit_style_gradient(reference: np.ndarray, sample_rate: int, *, budget_s: float = 300.0, seed: int = 0,
-                       sentences=FIT_SENTENCES, learning_rate: float = LEARNING_RATE,
-                       progress: Progress | None = None):
+                       sentences=None, learning_rate: float = LEARNING_RATE, max_steps: int | None = None,
+                       start: str | None = None, progress: Progress | None = None):
     """The Kokoro style fitted to the reference speaker by gradient within ``budget_s`` CPU seconds of this process
-    (0 = the closest shipped voice; any other budget runs at least one step). Returns a ``kokoro_fit.StyleFit``
+    (0 = the closest shipped voice; any other budget runs at least one step) and at most ``max_steps`` steps.
+    ``sentences``: what the voice says while fitting (None = FIT_SENTENCES); ``start``: the shipped voice to start
+    from (None = the closest to the reference). Returns a ``kokoro_fit.StyleFit``
     (``evaluations`` = gradient steps; ``score`` = the fitted style's cosine on ``kokoro_fit.FIT_SENTENCE``, spoken by
     the ONNX model as every voice is, so the two fits report the same measure)."""
     from .kokoro import VOICES, _styles
-    from .kokoro_fit import StyleFit, closest_shipped_voice, score_style
+    from .kokoro_fit import StyleFit, _embed, closest_shipped_voice, score_style
     from .kokoro_torch import kokoro_model
 
     progress = Progress.of(progress)
     t0 = time.process_time()
     torch.manual_seed(seed)
-    base_voice, base_score, target, _ = closest_shipped_voice(reference, sample_rate, progress=progress)
     shipped = _styles()
+    if start is None:
+        base_voice, base_score, target, _ = closest_shipped_voice(reference, sample_rate, progress=progress)
+    else:
+        target = _embed(reference, sample_rate)
+        base_voice, base_score = start, score_style(shipped[start], target)[0]
     base = shipped[base_voice]
     if budget_s <= 0:
         return StyleFit(base.copy(), base_voice, round(base_score, 4), round(base_score, 4), 0,
@@ -117,14 +123,14 @@ def fit_style_gradient(reference: np.ndarray, sample_rate: int, *, budget_s: flo
     goal = torch.from_numpy(np.asarray(target, np.float32))
     items = []
     with torch.no_grad():
-        for text in sentences:
+        for text in sentences or FIT_SENTENCES:
             tokens = _tokens(text)
             ids = torch.tensor([[0, *tokens, 0]], dtype=torch.long)
             items.append((ids, model.text_features(ids), torch.from_numpy(base[len(tokens) - 1][None])))
     z = torch.zeros(256, requires_grad=True)
     opt = torch.optim.Adam([z], lr=learning_rate)
     steps, history = 0, []
-    while budget_s > 0 and (steps == 0 or time.process_time() - t0 < budget_s):
+    while (steps == 0 or time.process_time() - t0 < budget_s) and (max_steps is None or steps < max_steps):
         ids, text, row = items[steps % len(items)]
         delta = torch.maximum(torch.minimum(z * scale, hi), lo)
         audio, _ = model(ids, row + delta, text=text)

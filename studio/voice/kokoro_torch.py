@@ -529,7 +529,7 @@ def load_onnx_weights(model: KokoroModel, model_path) -> KokoroModel:
     if missing or wrong:
         raise StudioError(f"the Kokoro ONNX weights do not fit the PyTorch model: {len(missing)} missing "
                           f"({', '.join(missing[:5])}), {len(wrong)} of another shape ({', '.join(wrong[:5])})")
-    model.load_state_dict({k: torch.from_numpy(state[k]) if k in state else v for k, v in own.items()})
+    model.load_state_dict({k: torch.from_numpy(np.array(state[k])) if k in state else v for k, v in own.items()})
     return model
 
 

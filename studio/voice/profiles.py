@@ -50,7 +50,7 @@ KOKORO_ENGINES = {
 KOKORO_LANGUAGES = ("en", "es", "fr", "it", "pt")
 KOKORO_FIT_SECONDS = 300.0  # the style search's budget (the issue allows 10 CPU minutes for 30 s of reference)
 # how kokoro/hybrid voices fit the style (kokoro_fit.STYLE_FITS): the one benchmarks/voice_clone.py measures best
-KOKORO_FIT_METHOD = "search"
+KOKORO_FIT_METHOD = "gradient"
 
 
 # the engine `studio voice create` uses unless told: the one benchmarks/voice_clone.py finds best on both speaker
