@@ -213,13 +213,13 @@ def test_train_and_models_endpoints(client, tmp_path, astronaut):
         audio = tone(1.0, freq=170 + 40 * k)  # different content: identical clips count once
         clips.append(handle_file(str(write_video(tmp_path / f"c{k}.mp4", frames, fps=25, audio=audio))))
     with pytest.raises(Exception, match="consent statement is required"):
-        client.predict(clips, "ui-actor", 1, "debug", False, "", api_name="/train")
+        client.predict(clips, "ui-actor", 1, "debug", False, "", False, api_name="/train")
     consent = "Anna Novak agreed on 2026-11-20"
-    summary = client.predict(clips, "ui-actor", 1, "debug", False, consent, api_name="/train")
+    summary = client.predict(clips, "ui-actor", 1, "debug", False, consent, False, api_name="/train")
     assert "model ui-actor" in summary and "generator step 4" in summary
     assert "ui-actor" in client.predict(api_name="/models")
     with pytest.raises(Exception, match="already exists"):
-        client.predict(clips, "ui-actor", 1, "debug", False, consent, api_name="/train")
+        client.predict(clips, "ui-actor", 1, "debug", False, consent, False, api_name="/train")
     del np
 
 
@@ -235,9 +235,16 @@ def test_voices_tab_endpoints_create_list_speak_delete(client, tmp_path):
     ref = tmp_path / "ref.wav"
     sf.write(str(ref), librosa.effects.pitch_shift(s.audio, sr=s.sample_rate, n_steps=4.0), s.sample_rate)
     with pytest.raises(Exception, match="consent"):
-        client.predict(handle_file(str(ref)), "keeper", "", "knn", api_name="/create_voice")
+        client.predict(handle_file(str(ref)), "keeper", "", "knn", False, api_name="/create_voice")
+    from studio.trust.audio_mark import embed
+
+    marked = tmp_path / "marked.wav"  # synthesized (watermarked) speech: refused unless the consent covers it
+    sf.write(str(marked), embed(s.audio, s.sample_rate), s.sample_rate)
+    with pytest.raises(Exception, match="carries a watermark"):
+        client.predict(handle_file(str(marked)), "keeper", "The test suite made this voice", "knn", False,
+                       api_name="/create_voice")
     status, listing, *_ = client.predict(handle_file(str(ref)), "keeper", "The test suite made this voice",
-                                         "knn", api_name="/create_voice")
+                                         "knn", False, api_name="/create_voice")
     assert "keeper" in status and "keeper" in listing
     assert "keeper" in client.predict(api_name="/list_voices")
     wav = client.predict("Welcome back.", "keeper", 1.0, api_name="/speak")

@@ -310,7 +310,8 @@ class StudioApp:
         names = [v.name for v in self.studio.list_voices()]
         return gr.update(choices=names, value=selected if selected in names else None)
 
-    def create_voice(self, reference, name, consent, engine, request: gr.Request, progress=gr.Progress()):
+    def create_voice(self, reference, name, consent, engine, covers_marked=False, request: gr.Request = None,
+                     progress=gr.Progress()):
         """reference recording + name + consent -> (status, voices list, and the refreshed voice menus)."""
         if not reference:
             raise problem("Upload or record the reference: 10 s to a few minutes of the speaker talking.")
@@ -318,7 +319,8 @@ class StudioApp:
         def job(prog):
             self._check_duration(reference, "reference recording")
             v = self.studio.create_voice(reference, name=(name or "").strip(), consent=consent or "",
-                                         engine=engine or "knn", progress=prog)
+                                         engine=engine or "knn", progress=prog,
+                                         consent_covers_marked=bool(covers_marked))
             return v
 
         v = self._run(request, progress, job, uploads=(reference,))
@@ -351,7 +353,8 @@ class StudioApp:
                 else "No face found in the first frame.")
         return crops, note
 
-    def train(self, footage, name, minutes, preset, resume, consent, request: gr.Request, progress=gr.Progress()):
+    def train(self, footage, name, minutes, preset, resume, consent, covers_marked=False, request: gr.Request = None,
+              progress=gr.Progress()):
         """footage files + a model name -> a summary of the training run (losses and validation numbers)."""
         from ..lipsync.training.service import TrainOptions
 
@@ -363,7 +366,8 @@ class StudioApp:
             options = TrainOptions(name=(name or "").strip(), footage=tuple(files), resume=bool(resume),
                                    minutes=float(minutes) if minutes else None, device=self.studio.device,
                                    preset=None if preset in (None, "", "auto") else preset,
-                                   consent=(consent or "").strip() or None)
+                                   consent=(consent or "").strip() or None,
+                                   consent_covers_marked=bool(covers_marked))
             return redact_paths(self.studio.train(options, progress=prog).describe(), files)
 
         return self._run(request, progress, job, uploads=files)
@@ -511,6 +515,10 @@ class StudioApp:
                                              placeholder="Anna Novak agreed on 2026-11-20 to have her voice cloned")
                         voice_engine = gr.Dropdown(self.studio.voice_engines(), value=self.studio.voice_engines()[0],
                                                    label="Engine")
+                        voice_covers_marked = gr.Checkbox(
+                            label="The consent covers audio that carries an AI mark",
+                            info="speech made by this studio (or marked with Perth) is refused unless ticked",
+                            value=False)
                         create_btn = gr.Button("Create voice", variant="primary")
                         voice_status = gr.Markdown()
                     with gr.Column():
@@ -528,7 +536,8 @@ class StudioApp:
                         preview_audio = gr.Audio(label="Speech", interactive=False, type="filepath")
                 refreshed = [voice_status, voices_md, preview_voice, voice]
                 # progress and errors on the status line only: a failed creation leaves the menus usable
-                create_btn.click(self.create_voice, [ref_audio, new_name, consent, voice_engine], refreshed,
+                create_btn.click(self.create_voice, [ref_audio, new_name, consent, voice_engine, voice_covers_marked],
+                                 refreshed,
                                  api_name="create_voice", concurrency_limit=HEAVY_CONCURRENCY,
                                  concurrency_id="heavy", show_progress_on=[voice_status]).success(
                     self.deletable_voices, None, delete_name, api_name=False)
@@ -563,13 +572,17 @@ class StudioApp:
                             info="who agreed to have a model trained on their face, and when: at least 10 "
                                  "characters (Resume keeps the one given at the start)",
                             placeholder="Anna Novak agreed on 2026-11-20 to have a model trained on her face")
+                        train_covers_marked = gr.Checkbox(
+                            label="The consent covers footage that carries the studio's video mark",
+                            info="footage rendered by this studio is refused unless ticked", value=False)
                         train_btn = gr.Button("Train", variant="primary")
                         train_cancel = gr.Button("Cancel", variant="stop")
                     with gr.Column():
                         train_out = gr.Textbox(label="Result", lines=6, interactive=False)
                         models_btn = gr.Button("List models", size="sm")
                         models_md = gr.Markdown()
-                train_btn.click(self.train, [footage, model_name, minutes, preset, resume, train_consent], train_out,
+                train_btn.click(self.train, [footage, model_name, minutes, preset, resume, train_consent,
+                                              train_covers_marked], train_out,
                                 api_name="train", concurrency_limit=HEAVY_CONCURRENCY, concurrency_id="heavy").then(
                     lambda: (self.models(), gr.update(choices=self.model_choices())), None, [models_md, model],
                     api_name=False)
