@@ -288,6 +288,17 @@ def frame_scores(frame: np.ndarray, face) -> Optional[np.ndarray]:
     return None if view is None else patterns().decoder @ view
 
 
+def _flip_phases(index: np.ndarray):
+    """For each phase the mark's sign flips could have in these frames: (signs, centred signs, their sum of
+    squares); phases under which the signs do not vary (too few frames) are left out."""
+    for offset in range(PERIOD):
+        s = np.array([temporal_sign(int(i) + offset) for i in index], np.float64)
+        sc = s - s.mean()
+        ss = float((sc ** 2).sum())
+        if ss >= 1e-9:
+            yield s, sc, ss
+
+
 def _noise_weights(views: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Per-pixel weights (h*w,) for a stretch of frames: where the face itself changes from frame to frame (the
     lips, a moving jaw) the mark is drowned, where it stays still (cheeks, chin) it is clear; weighting each pixel
@@ -299,12 +310,7 @@ def _noise_weights(views: np.ndarray, index: np.ndarray) -> np.ndarray:
     x1, y1, x2, y2 = p.support
     x = views - views.mean(0)
     best = None
-    for offset in range(PERIOD):
-        s = np.array([temporal_sign(int(i) + offset) for i in index], np.float64)
-        sc = s - s.mean()
-        ss = float((sc ** 2).sum())
-        if ss < 1e-9:
-            continue
+    for _, sc, ss in _flip_phases(index):
         b = (sc @ x) / ss
         energy = float(np.sum((p.decoder @ b) ** 2))
         if best is None or energy > best[0]:
@@ -377,12 +383,7 @@ def _inflation(resid: np.ndarray, signs: np.ndarray) -> float:
 def _window_estimate(scores: np.ndarray, index: np.ndarray):
     """Best flip phase of one window: (estimate per bit, its variance per bit, signs used)."""
     best = None
-    for offset in range(PERIOD):
-        s = np.array([temporal_sign(int(i) + offset) for i in index], np.float64)
-        sc = s - s.mean()
-        ss = float((sc ** 2).sum())
-        if ss < 1e-9:
-            continue
+    for s, sc, ss in _flip_phases(index):
         b = (sc[:, None] * scores).sum(0) / ss  # regression with intercept: the face's static texture drops out
         resid = scores - scores.mean(0) - sc[:, None] * b
         dof = max(1, len(scores) - 2)
