@@ -7,12 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..hashing import file_sha256
 from ..video.io import _umask
-
-
-def sha256_file(path) -> str:
-    return file_sha256(path)
 
 
 def key(*parts) -> str:

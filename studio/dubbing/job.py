@@ -21,7 +21,8 @@ from ..log import get_logger
 from ..progress import Progress
 from ..types import LipSyncOptions, PhonemeTiming, Speech
 from . import render, speakers as speakers_mod, speech as dub_speech, timing
-from .files import key, read_json, sha256_file, write_json
+from ..hashing import file_sha256
+from .files import key, read_json, write_json
 from .mix import MixOptions, mix, speech_track
 from .script import is_script, read_script, timed_script
 from .subtitles import SubtitleLine, read_subtitles, write_subtitles
@@ -245,7 +246,7 @@ def run_dub(video, subs, out, options: DubOptions = DubOptions(), device: str = 
     job_id = _job_id(job_dir)  # one id for the whole job: in the video mark of every lip-synced span and the record
     work = {"translated": 0, "synthesized": 0, "synth_calls": 0, "spans_rendered": 0, "mixed": False,
             "assembled": False, "voice_cloned": False, "diarized": False}
-    video_hash = sha256_file(info.path)
+    video_hash = file_sha256(info.path)
     transcribed = subtitles is None and script is None
     if subtitles is None:
         from .transcribe import transcript

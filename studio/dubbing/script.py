@@ -108,12 +108,13 @@ def timed_script(path, video: Path, video_hash: str, language: Optional[str], du
     per video and script), and the language spoken."""
     from ..audio.asr import transcribe_words
     from ..audio.io import load_audio
-    from .files import key, read_json, sha256_file, write_json
+    from ..hashing import file_sha256
+    from .files import key, read_json, write_json
     from .subtitles import write_subtitles
     from .transcribe import snap_to_speech
 
     cues = read_script(path)
-    k = key("script", 1, video_hash, sha256_file(Path(path)), language)
+    k = key("script", 1, video_hash, file_sha256(Path(path)), language)
     meta = read_json(folder / "script.json")
     if meta and meta.get("key") == k and (folder / meta["file"]).is_file():
         return folder / meta["file"], meta["language"]
